@@ -1,0 +1,3 @@
+"""Criteria registered with fairseq."""
+
+from .birq import BirqCriterion, BirqCriterionConfig  # noqa: F401

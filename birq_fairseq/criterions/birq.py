@@ -1,0 +1,133 @@
+"""The ``birq`` criterion: the first-order bilevel loss ``w1 * F + w2 * G`` and its health
+metrics.
+
+``G`` is the cross entropy of the anchor head against the frozen quantizer's labels and
+``F`` the cross entropy of the enhanced head against the Gumbel-selected labels (whose
+gradient reaches layers 1..k), both summed over masked frames; losses are in nats per
+masked frame. The weights are the model's ``enhanced_weight`` (w1) and ``anchor_weight``
+(w2) because w1 = 0 also removes the enhanced branch from the model.
+"""
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from fairseq import metrics, utils
+from fairseq.criterions import FairseqCriterion, register_criterion
+from fairseq.dataclass import FairseqDataclass
+from omegaconf import II
+from torch import Tensor
+
+
+@dataclass
+class BirqCriterionConfig(FairseqDataclass):
+    enhanced_weight: float = II("model.enhanced_weight")
+    anchor_weight: float = II("model.anchor_weight")
+
+
+def code_usage(targets: Tensor, num_codes: int) -> tuple[Tensor, Tensor]:
+    """Distinct codes used and perplexity of the code distribution, averaged over codebooks.
+
+    ``targets`` (M, G) code indices. Both are per-batch statistics: a collapsing quantizer
+    shows as few codes and a perplexity near 1.
+    """
+    groups = targets.size(1)
+    offsets = torch.arange(groups, device=targets.device) * num_codes
+    counts = torch.bincount((targets + offsets).reshape(-1), minlength=groups * num_codes)
+    counts = counts.view(groups, num_codes).float()
+    used = (counts > 0).sum(dim=1).float().mean()
+    probs = counts / counts.sum(dim=1, keepdim=True).clamp(min=1.0)
+    entropy = -torch.special.xlogy(probs, probs).sum(dim=1)
+    return used, entropy.exp().mean()
+
+
+@register_criterion("birq", dataclass=BirqCriterionConfig)
+class BirqCriterion(FairseqCriterion):
+    def __init__(self, task, enhanced_weight: float, anchor_weight: float):
+        super().__init__(task)
+        self.enhanced_weight = enhanced_weight
+        self.anchor_weight = anchor_weight
+
+    def forward(self, model, sample, reduce=True):
+        net_output = model(**sample["net_input"])
+        anchor_logits = net_output["anchor_logits"]
+        anchor_targets = net_output["anchor_targets"]
+        num_masked, num_codebooks, num_codes = anchor_logits.shape
+        anchor_loss = F.cross_entropy(
+            anchor_logits.reshape(-1, num_codes).float(),
+            anchor_targets.reshape(-1),
+            reduction="sum",
+        ) / num_codebooks
+        loss = self.anchor_weight * anchor_loss
+        anchor_used, anchor_ppl = code_usage(anchor_targets, num_codes)
+        logging_output = {
+            "loss_anchor": anchor_loss.detach(),
+            "correct_anchor": (anchor_logits.argmax(-1) == anchor_targets).sum() / num_codebooks,
+            "anchor_codes_used": anchor_used,
+            "anchor_ppl": anchor_ppl,
+        }
+        has_enhanced = "enhanced_logits" in net_output
+        if self.enhanced_weight > 0 and not has_enhanced:
+            raise ValueError(
+                f"criterion.enhanced_weight={self.enhanced_weight} but the model was built "
+                "with model.enhanced_weight=0 (no enhanced branch); set both the same"
+            )
+        if has_enhanced:
+            enhanced_logits = net_output["enhanced_logits"].float()
+            enhanced_targets = net_output["enhanced_targets"]
+            picks = net_output["enhanced_picks"]
+            log_probs = F.log_softmax(enhanced_logits, dim=-1)
+            enhanced_loss = -(enhanced_targets * log_probs).sum()
+            loss = loss + self.enhanced_weight * enhanced_loss
+            enhanced_used, enhanced_ppl = code_usage(picks.unsqueeze(1), enhanced_logits.size(1))
+            logging_output.update(
+                loss_enhanced=enhanced_loss.detach(),
+                correct_enhanced=(enhanced_logits.argmax(-1) == picks).sum(),
+                enhanced_codes_used=enhanced_used,
+                enhanced_ppl=enhanced_ppl,
+                gumbel_nearest=(picks == net_output["enhanced_nearest"]).sum(),
+            )
+        logging_output.update(
+            loss=loss.detach(),
+            sample_size=num_masked,
+            ntokens=num_masked,
+            nsentences=sample["net_input"]["source"].size(0),
+            num_frames=net_output["num_frames"],
+            num_batches=1,
+        )
+        return loss, num_masked, logging_output
+
+    @staticmethod
+    def reduce_metrics(logging_outputs) -> None:
+        def total(key):
+            return utils.item(sum(log.get(key, 0) for log in logging_outputs))
+
+        sample_size = total("sample_size")
+        batches = max(total("num_batches"), 1)
+        masked = max(sample_size, 1)
+        metrics.log_scalar("loss", total("loss") / masked, sample_size, round=3)
+        metrics.log_scalar("loss_anchor", total("loss_anchor") / masked, sample_size, round=3)
+        metrics.log_scalar("acc_anchor", total("correct_anchor") / masked, sample_size, round=4)
+        metrics.log_scalar("anchor_codes_used", total("anchor_codes_used") / batches, round=1)
+        metrics.log_scalar("anchor_ppl", total("anchor_ppl") / batches, round=1)
+        metrics.log_scalar(
+            "mask_fraction", sample_size / max(total("num_frames"), 1), round=3
+        )
+        if any("loss_enhanced" in log for log in logging_outputs):
+            metrics.log_scalar(
+                "loss_enhanced", total("loss_enhanced") / masked, sample_size, round=3
+            )
+            metrics.log_scalar(
+                "acc_enhanced", total("correct_enhanced") / masked, sample_size, round=4
+            )
+            metrics.log_scalar(
+                "enhanced_codes_used", total("enhanced_codes_used") / batches, round=1
+            )
+            metrics.log_scalar("enhanced_ppl", total("enhanced_ppl") / batches, round=1)
+            metrics.log_scalar(
+                "gumbel_nearest", total("gumbel_nearest") / masked, sample_size, round=3
+            )
+
+    @staticmethod
+    def logging_outputs_can_be_summed() -> bool:
+        return True

@@ -1,0 +1,3 @@
+"""Models registered with fairseq."""
+
+from .birq import BirqConfig, BirqModel  # noqa: F401

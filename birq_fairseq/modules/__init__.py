@@ -1,0 +1,1 @@
+"""Building blocks of the BiRQ model: frontend, masking, quantizers, encoder."""

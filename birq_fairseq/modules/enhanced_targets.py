@@ -1,0 +1,65 @@
+"""BiRQ's enhanced labels: a frozen random-projection quantizer on the model's own
+layer-k output, with a Gumbel-softmax pick that keeps the gradient."""
+
+import torch
+from torch import Tensor, nn
+
+from .gumbel import gumbel_softmax_select
+from .logmel import normalize_per_utterance
+from .random_projection_quantizer import RandomProjectionQuantizer
+
+
+class EnhancedTargetQuantizer(nn.Module):
+    """Hidden states (M, D) -> Gumbel-selected code distributions (M, num_codes).
+
+    The states are layer-normalised without affine parameters (so nothing here trains),
+    projected and compared with the codes by cosine similarity; ``logit_scale * cosine``
+    are the Gumbel-softmax logits. Cosines of 16-dim unit vectors lie in [-1, 1] and the
+    best code is only a few hundredths ahead of the next, so without a scale of tens the
+    Gumbel noise decides the pick alone.
+
+    With ``normalize_projection`` the projections are standardised per utterance and
+    channel over time before the code lookup, as BEST-RQ standardises its input: since
+    the gradient reaches the targets, the encoder could otherwise make the projected
+    layer-k output constant and every frame the same code (F then costs nothing).
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        code_dim: int,
+        num_codes: int,
+        logit_scale: float,
+        tau: float,
+        hard: bool,
+        seed: int,
+        normalize_projection: bool,
+    ):
+        super().__init__()
+        self.norm = nn.LayerNorm(input_dim, elementwise_affine=False)
+        self.quantizer = RandomProjectionQuantizer(input_dim, code_dim, num_codes, 1, seed)
+        self.logit_scale = logit_scale
+        self.tau = tau
+        self.hard = hard
+        self.normalize_projection = normalize_projection
+
+    def forward(
+        self,
+        hidden: Tensor,
+        valid: Tensor,
+        selected: Tensor,
+        generator: torch.Generator | None = None,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Labels for the ``selected`` frames of ``hidden`` (B, T, D); ``valid`` (B, T) marks
+        real frames. Returns ``(targets, picks, nearest)``: distributions (M, num_codes) that
+        carry gradient to ``hidden``, the picked codes (M,) and the nearest codes (M,)."""
+        projected = self.quantizer.project(self.norm(hidden.float()))
+        if self.normalize_projection:
+            batch, frames, groups, dim = projected.shape
+            flat = normalize_per_utterance(projected.reshape(batch, frames, groups * dim), valid)
+            projected = flat.view(batch, frames, groups, dim)
+        similarities = self.quantizer.code_similarities(projected[selected]).squeeze(-2)
+        targets, picks = gumbel_softmax_select(
+            self.logit_scale * similarities, self.tau, self.hard, generator
+        )
+        return targets, picks, similarities.detach().argmax(dim=-1)

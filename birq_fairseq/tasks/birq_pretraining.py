@@ -1,0 +1,54 @@
+"""The ``birq_pretraining`` task: fairseq's audio pretraining on wav2vec manifests, with
+reproducible batches and no silently dropped data."""
+
+import logging
+import os
+from dataclasses import dataclass
+
+from fairseq.data.text_compressor import TextCompressionLevel
+from fairseq.tasks import register_task
+from fairseq.tasks.audio_pretraining import AudioPretrainingConfig, AudioPretrainingTask
+
+from ..data.seeded_audio_dataset import SeededFileAudioDataset
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class BirqPretrainingConfig(AudioPretrainingConfig):
+    """Same fields as ``audio_pretraining``; manifests are read unchanged."""
+
+
+@register_task("birq_pretraining", dataclass=BirqPretrainingConfig)
+class BirqPretrainingTask(AudioPretrainingTask):
+    cfg: BirqPretrainingConfig
+
+    def load_dataset(self, split: str, task_cfg: BirqPretrainingConfig = None, **kwargs):
+        task_cfg = task_cfg or self.cfg
+        if task_cfg.binarized_dataset or task_cfg.multi_corpus_keys is not None:
+            return super().load_dataset(split, task_cfg, **kwargs)
+        manifest = os.path.join(self.cfg.data, f"{split}.tsv")
+        if not os.path.isfile(manifest):
+            raise FileNotFoundError(
+                f"no manifest {manifest}: task.data must be a folder with {split}.tsv "
+                "(wav2vec manifest: first line the audio root, then 'path<TAB>samples')"
+            )
+        self.datasets[split] = SeededFileAudioDataset(
+            manifest_path=manifest,
+            sample_rate=task_cfg.sample_rate,
+            max_sample_size=self.cfg.max_sample_size,
+            min_sample_size=self.cfg.min_sample_size,
+            pad=task_cfg.labels is not None or task_cfg.enable_padding,
+            normalize=task_cfg.normalize,
+            num_buckets=self.cfg.num_batch_buckets,
+            text_compression_level=getattr(
+                TextCompressionLevel, str(self.cfg.text_compression_level)
+            ),
+            seed=task_cfg.seed,
+        )
+
+    def get_batch_iterator(self, dataset, *args, **kwargs):
+        """fairseq main drops a last batch smaller than ``required_batch_size_multiple``;
+        with 1 every utterance is used."""
+        kwargs["required_batch_size_multiple"] = 1
+        return super().get_batch_iterator(dataset, *args, **kwargs)
