@@ -1,0 +1,79 @@
+# birq-fairseq: `make demo` runs the whole recipe on the embedded demo corpus,
+# `make test` runs the test suite. Both install what they need first.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+SYSTEM_PACKAGES := espeak-ng sox pocketsphinx-testdata asterisk-core-sounds-en-wav \
+	asterisk-core-sounds-en
+FAIRSEQ_WHEEL := ve-fairseq==0.12.3
+DEMO_RESULTS := results/demo
+PRETRAIN_CONFIG ?= birq_demo
+
+.PHONY: install system-deps test test-fast lint demo demo-corpus demo-pretrain \
+	demo-finetune demo-evaluate clean-demo
+
+install: $(INSTALLED)
+
+# fairseq comes from the ve-fairseq wheel, installed without its declared
+# dependencies: its torchaudio requirement pulls a CUDA build that cannot import
+# beside the CPU torch, and nothing on the wav2vec code paths imports torchaudio.
+$(INSTALLED): requirements.txt requirements-dev.txt setup.cfg
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps $(FAIRSEQ_WHEEL)
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+# Debian packages that hold the demo and test speech (and espeak-ng for synthetic speech).
+system-deps:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do \
+		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+		else \
+			echo "missing Debian packages:$$missing"; \
+			echo "install them with: sudo apt-get install$$missing"; exit 1; \
+		fi; \
+	fi
+
+test: install system-deps
+	$(PY) -m pytest
+
+test-fast: install system-deps
+	$(PY) -m pytest -m "not slow"
+
+lint: install
+	$(BIN)/ruff check .
+
+demo-corpus: install system-deps
+	$(PY) -m birq_fairseq.data.demo_corpus --audio-out data/demo --manifests manifests/demo
+
+demo-pretrain: demo-corpus
+	$(BIN)/fairseq-hydra-train --config-dir config/pretraining --config-name $(PRETRAIN_CONFIG)
+
+demo-finetune: demo-pretrain
+	$(BIN)/fairseq-hydra-train \
+		model.w2v_path=checkpoints/$(PRETRAIN_CONFIG)/checkpoint_last.pt \
+		checkpoint.save_dir=checkpoints/finetune_$(PRETRAIN_CONFIG) \
+		--config-dir config/finetuning --config-name demo
+
+demo-evaluate: demo-finetune
+	@for split in test_synth test_real; do \
+		$(BIN)/fairseq-generate manifests/demo/finetune --user-dir birq_fairseq \
+			--task birq_ctc_eval --path checkpoints/finetune_$(PRETRAIN_CONFIG)/checkpoint_best.pt \
+			--gen-subset $$split --scoring wer --post-process letter --max-tokens 4000000 \
+			--results-path $(DEMO_RESULTS)/$(PRETRAIN_CONFIG) || exit 1; \
+	done
+	@echo; for split in test_synth test_real; do \
+		printf "%-11s " $$split; tail -n 1 $(DEMO_RESULTS)/$(PRETRAIN_CONFIG)/generate-$$split.txt; \
+	done
+
+demo: demo-evaluate
+
+clean-demo:
+	rm -rf data/demo manifests/demo checkpoints/birq_demo checkpoints/bestrq_demo \
+		checkpoints/finetune_birq_demo checkpoints/finetune_bestrq_demo $(DEMO_RESULTS)

@@ -1,0 +1,34 @@
+"""``fairseq-hydra-train`` with the shipped pretraining configs, on real audio files."""
+
+import math
+
+import pytest
+import torch
+
+from .cli import REPO_ROOT, pretrain, train_metric
+
+pytestmark = pytest.mark.slow
+
+FEW_UPDATES = ("optimization.max_update=6", "dataset.validate_interval_updates=3",
+               "checkpoint.save_interval_updates=3", "common.log_interval=1")
+
+
+@pytest.mark.parametrize("config", ["birq_demo", "bestrq_demo"])
+def test_demo_config_pretrains_and_writes_checkpoint(config, tiny_corpus, tmp_path):
+    outputs_before = (REPO_ROOT / "outputs").exists()
+    log = pretrain(config, tiny_corpus / "pretrain", tmp_path, *FEW_UPDATES)
+
+    losses = train_metric(log, "loss")
+    assert losses and all(math.isfinite(v) for v in losses)
+    assert (REPO_ROOT / "outputs").exists() == outputs_before, "hydra wrote outputs/"
+    state = torch.load(tmp_path / "checkpoint_last.pt", map_location="cpu", weights_only=False)
+    assert state["cfg"]["model"]["_name"] == "birq"
+    assert state["optimizer_history"][-1]["num_updates"] == 6
+    weights = state["model"]
+    assert "anchor_quantizer.codebook" in weights and "anchor_quantizer.projection" in weights
+    has_enhanced = "enhanced_quantizer.quantizer.codebook" in weights
+    assert has_enhanced == (config == "birq_demo")
+    if config == "birq_demo":
+        assert train_metric(log, "loss_enhanced"), "BiRQ logs its enhanced loss"
+    else:
+        assert not train_metric(log, "loss_enhanced"), "BEST-RQ has no enhanced loss"
