@@ -9,6 +9,7 @@ from fairseq.data.text_compressor import TextCompressionLevel
 from fairseq.tasks import register_task
 from fairseq.tasks.audio_pretraining import AudioPretrainingConfig, AudioPretrainingTask
 
+from ..data.manifest_checks import check_manifest_header_and_columns, format_load_error
 from ..data.seeded_audio_dataset import SeededFileAudioDataset
 
 logger = logging.getLogger(__name__)
@@ -33,6 +34,10 @@ class BirqPretrainingTask(AudioPretrainingTask):
                 f"no manifest {manifest}: task.data must be a folder with {split}.tsv "
                 "(wav2vec manifest: first line the audio root, then 'path<TAB>samples')"
             )
+        # fairseq would stop at the first bad line with a bare AssertionError; list them all.
+        problems = check_manifest_header_and_columns(manifest)
+        if problems:
+            raise ValueError(format_load_error(self.cfg.data, split, problems))
         self.datasets[split] = SeededFileAudioDataset(
             manifest_path=manifest,
             sample_rate=task_cfg.sample_rate,

@@ -306,18 +306,22 @@ class Runner:
             loss.backward()
             system.optimizer.step()
 
-    def timed(self, fn: Callable[[], object]) -> float:
+    def timed(self, fn: Callable[[], object]) -> tuple[float, float]:
+        """Wall-clock and process CPU seconds of ``fn()`` (CUDA work waited for)."""
         self.sync()
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn()
         self.sync()
-        return time.perf_counter() - start
+        return time.perf_counter() - start, time.process_time() - start_cpu
 
 
 # --- memory --------------------------------------------------------------------------------
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 SMALL_MMAP_THRESHOLD = 64 * 1024
+# What glibc's dynamic thresholds settle at once large blocks have been freed (64-bit).
+STEADY_MMAP_THRESHOLD = 32 * 1024 * 1024
+STEADY_TRIM_THRESHOLD = 2 * STEADY_MMAP_THRESHOLD
 
 
 def _proc_status_kib(field: str) -> int:
@@ -328,12 +332,10 @@ def _proc_status_kib(field: str) -> int:
     raise RuntimeError(f"/proc/self/status has no {field}")
 
 
-def _release_freed_host_memory():
-    """Makes glibc hand every freed block of >= 64 KiB back to the kernel from now on and
-    trims what is free now, so resident memory follows live tensors (not glibc's cache)."""
+def _set_malloc_thresholds(mmap_threshold: int, trim_threshold: int):
     libc = ctypes.CDLL("libc.so.6")
-    libc.mallopt(M_MMAP_THRESHOLD, SMALL_MMAP_THRESHOLD)
-    libc.mallopt(M_TRIM_THRESHOLD, SMALL_MMAP_THRESHOLD)
+    libc.mallopt(M_MMAP_THRESHOLD, mmap_threshold)
+    libc.mallopt(M_TRIM_THRESHOLD, trim_threshold)
     libc.malloc_trim(0)
 
 
@@ -363,12 +365,19 @@ def measure_memory(runner: Runner, system: System, audio: Tensor) -> dict:
         step_bytes = torch.cuda.max_memory_allocated(runner.device) - before
         method = "torch.cuda.max_memory_allocated"
     else:
-        _release_freed_host_memory()
-        before_kib = _proc_status_kib("VmRSS")
-        with open("/proc/self/clear_refs", "w") as clear_refs:
-            clear_refs.write("5")  # resets VmHWM to the current VmRSS
-        runner.step(system, audio)
-        step_bytes = 1024 * (_proc_status_kib("VmHWM") - before_kib)
+        # glibc hands every freed block of >= 64 KiB back to the kernel during the
+        # measurement, so the resident set follows live tensors rather than malloc's cache.
+        _set_malloc_thresholds(SMALL_MMAP_THRESHOLD, SMALL_MMAP_THRESHOLD)
+        try:
+            before_kib = _proc_status_kib("VmRSS")
+            with open("/proc/self/clear_refs", "w") as clear_refs:
+                clear_refs.write("5")  # resets VmHWM to the current VmRSS
+            runner.step(system, audio)
+            step_bytes = 1024 * (_proc_status_kib("VmHWM") - before_kib)
+        except OSError:
+            return {"memory_method": "unavailable (needs Linux /proc/self/clear_refs)"}
+        finally:
+            _set_malloc_thresholds(STEADY_MMAP_THRESHOLD, STEADY_TRIM_THRESHOLD)
         method = "VmHWM rise (clear_refs 5), glibc mmap threshold 64 KiB"
     state = resident_state_bytes(system)
     return {
@@ -470,6 +479,27 @@ def median_and_spread(times: list[float]) -> dict:
     return {"median_s": statistics.median(times), "q1_s": quartiles[0], "q3_s": quartiles[2]}
 
 
+def paired_ratio(times: dict[str, list[float]], name: str, reference: str) -> float:
+    """Median over rounds of this system's time over the reference's in the same round: less
+    sensitive than a ratio of medians to load that drifts over the run."""
+    return statistics.median(t / r for t, r in zip(times[name], times[reference]))
+
+
+def cpu_time_ratios(cpu_times: dict[str, list[float]]) -> dict:
+    """The headline ratios from process CPU time (CPU device only): time other processes
+    take from this one does not count, so on a busy machine these vary less than wall-clock
+    ratios (with several threads, OpenMP's spin-waiting does count)."""
+    med = {name: statistics.median(values) for name, values in cpu_times.items()}
+    return {
+        "median_s": med,
+        "bestrq_speedup_vs_wav2vec2": med["wav2vec2"] / med["bestrq"],
+        "birq_step_ratio_vs_bestrq": med["birq"] / med["bestrq"],
+        "birq_detached_step_ratio_vs_bestrq": med["birq_detached"] / med["bestrq"],
+        "frontend_share": med["frontend"] / med["bestrq"],
+        "anchor_label_share": med["anchor_labels"] / med["bestrq"],
+    }
+
+
 def run_benchmark(args: argparse.Namespace) -> dict:
     from birq_fairseq.modules.logmel import stack_frames
     from birq_fairseq.modules.subsampling import SUBSAMPLING_FACTOR
@@ -497,13 +527,15 @@ def run_benchmark(args: argparse.Namespace) -> dict:
     jobs = [(s.name, lambda s=s: runner.step(s, audio)) for s in systems]
     jobs += [("frontend", frontend), ("anchor_labels", anchor_labels)]
     times: dict[str, list[float]] = {name: [] for name, _ in jobs}
+    cpu_times: dict[str, list[float]] = {name: [] for name, _ in jobs}
     rounds = args.warmup + args.steps
     for round_index in range(rounds):
         shift = round_index % len(jobs)
         for name, job in jobs[shift:] + jobs[:shift]:
-            elapsed = runner.timed(job)
+            elapsed, elapsed_cpu = runner.timed(job)
             if round_index >= args.warmup:
                 times[name].append(elapsed)
+                cpu_times[name].append(elapsed_cpu)
         if args.verbose:
             print(f"round {round_index + 1}/{rounds} done", file=sys.stderr, flush=True)
 
@@ -515,8 +547,11 @@ def run_benchmark(args: argparse.Namespace) -> dict:
         row = {
             **stats,
             "audio_s_per_s": audio_seconds / stats["median_s"],
+            "paired_step_ratio_vs_bestrq": paired_ratio(times, system.name, "bestrq"),
             "params": system.params,
         }
+        if device.type == "cpu":
+            row["cpu_median_s"] = statistics.median(cpu_times[system.name])
         if args.flops:
             row["flops_per_step"] = count_step_flops(runner, system, audio)
             row["achieved_flops_per_s"] = row["flops_per_step"] / stats["median_s"]
@@ -545,13 +580,15 @@ def run_benchmark(args: argparse.Namespace) -> dict:
         "anchor_labels_median_s": statistics.median(times["anchor_labels"]),
         "anchor_label_frames": int(feats.size(0) * (feats.size(1) // SUBSAMPLING_FACTOR)),
     }
-    if args.memory != "off":
+    if "peak_bytes" in table["bestrq"]:
         result["birq_peak_mem_ratio_vs_bestrq"] = (
             table["birq"]["peak_bytes"] / table["bestrq"]["peak_bytes"]
         )
         result["birq_detached_peak_mem_ratio_vs_bestrq"] = (
             table["birq_detached"]["peak_bytes"] / table["bestrq"]["peak_bytes"]
         )
+    if device.type == "cpu":
+        result["cpu_time"] = cpu_time_ratios(cpu_times)
     result["encoder_param_ratio_wav2vec2_vs_bestrq"] = (
         table["wav2vec2"]["params"]["encoder"] / table["bestrq"]["params"]["encoder"]
     )
@@ -606,8 +643,9 @@ def format_report(result: dict) -> str:
         f"torch {machine['torch']}, {machine['threads']} threads, cpu {machine['cpu_model']}; "
         f"{settings['steps']} timed rounds after {settings['warmup']} warm-up",
         "",
-        f"{'system':<14}{'layers':>7}{'enc M':>8}{'total M':>9}{'step ms':>10}{'q1-q3 ms':>16}"
-        f"{'audio s/s':>11}{'peak MiB':>10}{'step MiB':>10}{'GFLOP':>9}{'MFU':>7}",
+        f"{'system':<14}{'layers':>7}{'enc M':>7}{'total M':>8}{'step ms':>9}{'q1-q3 ms':>16}"
+        f"{'cpu ms':>9}{'x bestrq':>9}{'audio s/s':>10}{'peak MiB':>10}{'step MiB':>10}"
+        f"{'GFLOP':>8}{'MFU':>7}",
     ]
     for name in SYSTEMS:
         row = result["systems"][name]
@@ -617,13 +655,14 @@ def format_report(result: dict) -> str:
         spread = f"{1e3 * row['q1_s']:.1f}-{1e3 * row['q3_s']:.1f}"
         gflop = "-" if flops is None else f"{flops / 1e9:.1f}"
         mfu_text = "-" if mfu is None else f"{100 * mfu:.1f}%"
+        cpu = row.get("cpu_median_s")
+        cpu_text = "-" if cpu is None else f"{1e3 * cpu:.1f}"
         lines.append(
-            f"{name:<14}{params['layers']:>7}{params['encoder'] / 1e6:>8.2f}"
-            f"{params['total'] / 1e6:>9.2f}{1e3 * row['median_s']:>10.1f}"
-            f"{spread:>16}"
-            f"{row['audio_s_per_s']:>11.1f}{_mib(row.get('peak_bytes')):>10}"
-            f"{_mib(row.get('step_bytes')):>10}"
-            f"{gflop:>9}{mfu_text:>7}"
+            f"{name:<14}{params['layers']:>7}{params['encoder'] / 1e6:>7.2f}"
+            f"{params['total'] / 1e6:>8.2f}{1e3 * row['median_s']:>9.1f}{spread:>16}"
+            f"{cpu_text:>9}{row['paired_step_ratio_vs_bestrq']:>9.3f}"
+            f"{row['audio_s_per_s']:>10.1f}{_mib(row.get('peak_bytes')):>10}"
+            f"{_mib(row.get('step_bytes')):>10}{gflop:>8}{mfu_text:>7}"
         )
     lines += [
         "",
@@ -634,10 +673,14 @@ def format_report(result: dict) -> str:
         f"{result['encoder_param_ratio_wav2vec2_vs_bestrq']:.3f}",
         "",
     ]
-    for goal in result["goals"].values():
+    cpu_ratios = result.get("cpu_time", {})
+    for key, goal in result["goals"].items():
         value = goal["value"]
         shown = "-" if value is None else f"{value:.4f}"
-        lines.append(f"{goal['status']:<5} {goal['goal']:<44} measured {shown}")
+        line = f"{goal['status']:<5} {goal['goal']:<44} measured {shown}"
+        if key in cpu_ratios:
+            line += f"  (CPU time: {cpu_ratios[key]:.4f})"
+        lines.append(line)
     return "\n".join(lines)
 
 
@@ -649,7 +692,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--size", default="demo", choices=sorted(SIZES))
     parser.add_argument("--batch", type=int, default=4, help="utterances per batch")
     parser.add_argument("--seconds", type=float, default=6.0, help="seconds per utterance")
-    parser.add_argument("--steps", type=int, default=12, help="timed rounds")
+    parser.add_argument("--steps", type=int, default=10, help="timed rounds")
     parser.add_argument("--warmup", type=int, default=2, help="untimed rounds first")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     parser.add_argument("--seed", type=int, default=1)

@@ -49,7 +49,7 @@ all_exist() {
 
 present=()
 for split in "${SPLITS[@]}"; do
-  [[ -d "$LIBRISPEECH/$split" ]] && present+=("${split//-/_}")
+  if [[ -d "$LIBRISPEECH/$split" ]]; then present+=("${split//-/_}"); fi
 done
 if [[ ${#present[@]} -eq 0 ]]; then
   echo "no LibriSpeech split folder (${SPLITS[*]}) in $LIBRISPEECH" >&2

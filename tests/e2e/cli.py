@@ -1,6 +1,7 @@
 """Helpers that run fairseq's own command-line tools the way a user does."""
 
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -97,3 +98,34 @@ def hypotheses(results: Path, split: str) -> dict[int, tuple[float, str]]:
             fields = line.split("\t")
             hyps[int(fields[0][2:])] = (float(fields[1]), fields[2] if len(fields) > 2 else "")
     return hyps
+
+
+def update_losses(output: str) -> dict[int, str]:
+    """{update: loss as printed} from fairseq's per-update lines (common.log_interval=1)."""
+    losses = {}
+    for line in output.splitlines():
+        match = re.search(r"[ ,]loss=([^,]+),.*num_updates=(\d+)", line)
+        if match:
+            losses[int(match.group(2))] = match.group(1)
+    return losses
+
+
+def run_and_kill_after_checkpoint(args: list[str], update: int) -> str:
+    """Starts ``fairseq-hydra-train ARGS`` and SIGKILLs it as soon as it reports the
+    checkpoint of ``update`` saved; returns what it printed until then."""
+    proc = subprocess.Popen(
+        [str(BIN / "fairseq-hydra-train"), *args],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    printed = []
+    for line in proc.stdout:
+        printed.append(line)
+        if line.startswith("Saved checkpoint") and f"@ {update} updates" in line:
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "".join(printed)
+    return "".join(printed)

@@ -22,7 +22,9 @@ def build_encoder(
     torch.manual_seed(0)
     encoder = ConformerEncoder(
         [
-            ConformerLayer(DIM, FFN, HEADS, kernel, 0.1, 0.1, 0.1, pos_enc_type, 4, attention_window)
+            ConformerLayer(
+                DIM, FFN, HEADS, kernel, 0.1, 0.1, 0.1, pos_enc_type, 4, attention_window
+            )
             for _ in range(layers)
         ],
         layerdrop=0.0,
@@ -46,7 +48,8 @@ def test_padded_batch_matches_each_utterance_alone(pos_enc_type, attention_windo
     x = torch.randn(3, 19, DIM, generator=torch.Generator().manual_seed(1))
     padding_mask = torch.arange(19)[None, :] >= torch.tensor(lengths)[:, None]
     # Garbage in the padding must not matter either.
-    x = x.masked_fill(padding_mask[..., None], 1e3)
+    garbage = 100 * torch.randn(x.shape, generator=torch.Generator().manual_seed(6))
+    x = torch.where(padding_mask[..., None], garbage, x)
 
     with torch.no_grad():
         batched = encoder(x, padding_mask)
@@ -95,7 +98,8 @@ def test_rotary_dot_product_depends_only_on_relative_offset():
         diagonal = torch.diagonal(scores, offset=-offset)  # entries with m - n = offset
         torch.testing.assert_close(diagonal, diagonal[:1].expand_as(diagonal), atol=1e-4, rtol=0)
         m = max(offset, 0)
-        expected = numpy_rotate(q.double().numpy(), m) @ numpy_rotate(k.double().numpy(), m - offset)
+        q_m = numpy_rotate(q.double().numpy(), m)
+        expected = q_m @ numpy_rotate(k.double().numpy(), m - offset)
         assert diagonal[0].item() == pytest.approx(expected, abs=1e-4)
     assert scores.diagonal(offset=-3)[0] != pytest.approx(scores.diagonal(0)[0].item(), abs=1e-3)
 
@@ -107,11 +111,11 @@ def test_attention_window_blocks_far_frames(pos_enc_type):
     torch.manual_seed(4)
     attention = MultiHeadSelfAttention(DIM, HEADS, 0.0, pos_enc_type, 4, attention_window=6)
     attention.eval()
-    x = torch.randn(1, 10, DIM)
+    x, change = torch.randn(2, 1, 10, DIM).unbind(0)
 
     def output_at_0_after_changing(frame: int) -> torch.Tensor:
         changed = x.clone()
-        changed[0, frame] += 5.0
+        changed[0, frame] += 3 * change[0, frame]
         return attention(changed, None)[0, 0]
 
     with torch.no_grad():
@@ -124,13 +128,14 @@ def test_attention_window_blocks_far_frames(pos_enc_type):
 def test_encoder_with_window_and_pointwise_conv_has_bounded_receptive_field():
     """Two layers of window 6 (+-3) and conv kernel 1: frame 0 depends on frames 0..6 only."""
     encoder = build_encoder("rope", attention_window=6, layers=2, kernel=1)
-    x = torch.randn(1, 12, DIM, generator=torch.Generator().manual_seed(5))
+    # A random change: a constant shift of all channels would vanish in the pre-LayerNorms.
+    x, change = torch.randn(2, 1, 12, DIM, generator=torch.Generator().manual_seed(5)).unbind(0)
 
     with torch.no_grad():
         reference = encoder(x, None)[0, 0]
         far, near = x.clone(), x.clone()
-        far[0, 7] += 5.0
-        near[0, 6] += 5.0
+        far[0, 7] += 3 * change[0, 7]
+        near[0, 6] += 3 * change[0, 6]
         torch.testing.assert_close(encoder(far, None)[0, 0], reference, atol=0, rtol=0)
         assert (encoder(near, None)[0, 0] - reference).abs().max() > 1e-4
 

@@ -1,0 +1,1 @@
+"""Corpus preparation: audio conversion, transcript normalisation and fairseq manifests."""
