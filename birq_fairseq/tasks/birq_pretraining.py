@@ -3,7 +3,7 @@ reproducible batches and no silently dropped data."""
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fairseq.data.text_compressor import TextCompressionLevel
 from fairseq.tasks import register_task
@@ -11,18 +11,45 @@ from fairseq.tasks.audio_pretraining import AudioPretrainingConfig, AudioPretrai
 
 from ..data.manifest_checks import check_manifest_header_and_columns, format_load_error
 from ..data.seeded_audio_dataset import SeededFileAudioDataset
+from .collapse_guard import CollapseGuard
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
 class BirqPretrainingConfig(AudioPretrainingConfig):
-    """Same fields as ``audio_pretraining``; manifests are read unchanged."""
+    """The fields of ``audio_pretraining`` (manifests are read unchanged) and the guard
+    against codebook collapse."""
+
+    collapse_check_interval: int = field(
+        default=100,
+        metadata={"help": "check the labels for collapse every N updates (0: never)"},
+    )
+    collapse_min_code_fraction: float = field(
+        default=0.05,
+        metadata={"help": "warn when a batch's labels use fewer distinct codes than this "
+                  "fraction of min(masked frames, codebook size)"},
+    )
+    collapse_min_perplexity: float = field(
+        default=2.0, metadata={"help": "warn when a batch's label perplexity is below this"}
+    )
+    collapse_stop: bool = field(
+        default=False, metadata={"help": "stop training (with an error) instead of warning"}
+    )
 
 
 @register_task("birq_pretraining", dataclass=BirqPretrainingConfig)
 class BirqPretrainingTask(AudioPretrainingTask):
     cfg: BirqPretrainingConfig
+
+    def __init__(self, cfg: BirqPretrainingConfig):
+        super().__init__(cfg)
+        self.collapse_guard = CollapseGuard(
+            cfg.collapse_check_interval,
+            cfg.collapse_min_code_fraction,
+            cfg.collapse_min_perplexity,
+            cfg.collapse_stop,
+        )
 
     def load_dataset(self, split: str, task_cfg: BirqPretrainingConfig = None, **kwargs):
         task_cfg = task_cfg or self.cfg
@@ -57,3 +84,15 @@ class BirqPretrainingTask(AudioPretrainingTask):
         with 1 every utterance is used."""
         kwargs["required_batch_size_multiple"] = 1
         return super().get_batch_iterator(dataset, *args, **kwargs)
+
+    def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
+        loss, sample_size, logging_output = super().train_step(
+            sample, model, criterion, optimizer, update_num, ignore_grad
+        )
+        update = update_num + 1  # fairseq passes the count before this update
+        if self.collapse_guard.due(update) and not ignore_grad:
+            birq = getattr(model, "module", model)
+            sizes = {"anchor": birq.cfg.codebook_size,
+                     "enhanced": birq.cfg.enhanced_codebook_size}
+            self.collapse_guard.check(logging_output, sizes, update)
+        return loss, sample_size, logging_output

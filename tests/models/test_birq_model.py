@@ -67,6 +67,7 @@ def fixed_mask(lengths: torch.Tensor, max_length: int) -> torch.Tensor:
 @pytest.fixture
 def known_mask(monkeypatch) -> torch.Tensor:
     """Replaces the model's span masks by ``fixed_mask``; returns it for the test batch."""
+
     def fake_span_mask(lengths, max_length, *_, **__):
         return fixed_mask(lengths, max_length)
 
@@ -88,6 +89,8 @@ def criterion_for(model: BirqModel) -> BirqCriterion:
 # --- (a) anchor labels -------------------------------------------------------------------------
 @pytest.mark.parametrize("enhanced_weight", [0.0, 0.1])
 def test_anchor_labels_come_from_unmasked_input(known_mask, enhanced_weight):
+    """BEST-RQ labels are the quantized clean features at the masked frames, not the noise
+    the encoder sees there (with and without the enhanced branch)."""
     model = build(enhanced_weight=enhanced_weight).train()
     net_input = padded_batch()
     seen = capture_subsampling_input(model)
@@ -392,10 +395,11 @@ def test_extract_features_padding_mask_marks_frames_past_each_length():
     assert not padding[1, : ENC_FRAMES[1]].any() and padding[1, ENC_FRAMES[1] :].all()
 
 
-def test_extract_features_of_padded_batch_equal_each_utterance_alone():
+@pytest.mark.parametrize("subsampling", ["conv2d", "stack"])
+def test_extract_features_of_padded_batch_equal_each_utterance_alone(subsampling):
     """Frontend, subsampling and encoder together are padding-invariant (fine-tuning
     batches are padded)."""
-    model = build().eval()
+    model = build(subsampling=subsampling).eval()
     net_input = padded_batch()
 
     with torch.no_grad():
