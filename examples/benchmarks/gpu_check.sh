@@ -36,5 +36,6 @@ for name, row in result["systems"].items():
           f"{'-' if mfu is None else f'{100 * mfu:.1f}%':>8}"
           f"{'-' if peak is None else f'{peak / 2**30:.2f}':>10}")
 for goal in result["goals"].values():
-    print(f"{goal['status']:<5} {goal['goal']:<44} {goal['value']:.3f}")
+    value = "-" if goal["value"] is None else f"{goal['value']:.3f}"
+    print(f"{goal['status']:<5} {goal['goal']:<44} {value}")
 PY

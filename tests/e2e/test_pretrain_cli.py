@@ -32,3 +32,15 @@ def test_demo_config_pretrains_and_writes_checkpoint(config, tiny_corpus, tmp_pa
         assert train_metric(log, "loss_enhanced"), "BiRQ logs its enhanced loss"
     else:
         assert not train_metric(log, "loss_enhanced"), "BEST-RQ has no enhanced loss"
+
+
+def test_bf16_pretraining_on_cpu_keeps_losses_finite(tiny_corpus, tmp_path):
+    """fairseq's pure-bf16 mode casts the model, quantizer buffers included; the frontend,
+    the distances and the Gumbel pick still run in float32."""
+    log = pretrain(
+        "birq_demo", tiny_corpus / "pretrain", tmp_path, "common.bf16=true",
+        "optimization.max_update=2", "dataset.max_tokens=64000", "common.log_interval=1",
+        "dataset.validate_interval_updates=100",
+    )
+    losses = train_metric(log, "loss") + train_metric(log, "loss_enhanced")
+    assert losses and all(math.isfinite(v) for v in losses)
