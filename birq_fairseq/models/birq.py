@@ -186,8 +186,12 @@ class BirqModel(BaseFairseqModel):
         clean_hidden = None
         if self.builds_enhanced_targets and not self.cfg.detach_enhanced_targets:
             both_padding = None if enc_padding is None else torch.cat([enc_padding, enc_padding])
-            hidden = self._embed(torch.cat([masked_feats, feats]), torch.cat([lengths, lengths]))
-            hidden = self.encoder(hidden, both_padding, 0, k)
+            masked_in = self._embed(masked_feats, lengths)
+            with torch.set_grad_enabled(
+                torch.is_grad_enabled() and self.cfg.enhanced_grad_through_subsampling
+            ):
+                clean_in = self._embed(feats, lengths)
+            hidden = self.encoder(torch.cat([masked_in, clean_in]), both_padding, 0, k)
             hidden, clean_hidden = hidden.chunk(2)
         else:
             hidden = self.encoder(self._embed(masked_feats, lengths), enc_padding, 0, k)

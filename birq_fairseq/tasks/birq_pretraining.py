@@ -83,6 +83,15 @@ class BirqPretrainingTask(AudioPretrainingTask):
         """fairseq main drops a last batch smaller than ``required_batch_size_multiple``;
         with 1 every utterance is used."""
         kwargs["required_batch_size_multiple"] = 1
+        max_tokens = kwargs.get("max_tokens")
+        longest = max((dataset.size(i) for i in range(len(dataset))), default=0)
+        if max_tokens and longest > max_tokens:
+            raise ValueError(
+                f"dataset.max_tokens={max_tokens} samples cannot hold the longest utterance "
+                f"({longest} samples after cropping to task.max_sample_size="
+                f"{self.cfg.max_sample_size}); raise dataset.max_tokens to at least {longest} "
+                "or lower task.max_sample_size"
+            )
         return super().get_batch_iterator(dataset, *args, **kwargs)
 
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):

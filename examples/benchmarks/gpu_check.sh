@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Base-size (the BiRQ paper's C2: 10 Conformer layers, d 768, 8192 codes, k = 7) training-step
 # benchmark in bf16 autocast on one GPU, against fairseq's wav2vec 2.0 at matched encoder
-# parameters. Takes 1-3 minutes on an H100 (hard limit 8 minutes); prints step time, audio
-# hours trained per GPU-hour, MFU and peak memory per system, then the goals.
+# parameters. Expected to take 1-3 minutes on an H100 (not yet run on a GPU; hard limit 8
+# minutes); prints step time, audio hours trained per GPU-hour, MFU and peak memory per
+# system, then the goals.
 #
 #   bash examples/benchmarks/gpu_check.sh [extra train_speed.py options]
 #

@@ -39,8 +39,15 @@ def test_bf16_pretraining_on_cpu_keeps_losses_finite(tiny_corpus, tmp_path):
     the distances and the Gumbel pick still run in float32."""
     log = pretrain(
         "birq_demo", tiny_corpus / "pretrain", tmp_path, "common.bf16=true",
-        "optimization.max_update=2", "dataset.max_tokens=64000", "common.log_interval=1",
+        "optimization.max_update=2", "dataset.max_tokens=64000", "task.max_sample_size=64000",
+        "common.log_interval=1",
         "dataset.validate_interval_updates=100",
     )
     losses = train_metric(log, "loss") + train_metric(log, "loss_enhanced")
     assert losses and all(math.isfinite(v) for v in losses)
+
+
+def test_batch_too_small_for_the_longest_crop_is_refused_with_the_fix(tiny_corpus, tmp_path):
+    with pytest.raises(AssertionError, match=r"raise dataset.max_tokens to at least \d+"):
+        pretrain("birq_demo", tiny_corpus / "pretrain", tmp_path, "dataset.max_tokens=64000",
+                 "optimization.max_update=1")
