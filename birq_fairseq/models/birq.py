@@ -155,6 +155,20 @@ class BirqModel(BaseFairseqModel):
             return None
         return torch.arange(frames, device=lengths.device)[None, :] >= lengths[:, None]
 
+    @torch.no_grad()
+    def _detached_clean_pass(
+        self, feats: Tensor, lengths: Tensor, padding: Tensor | None, k: int
+    ) -> Tensor:
+        """Layers 1..k on the unmasked input for detached targets: no autograd, and no
+        dropout or LayerDrop (like a teacher's forward), which also lets the attention use
+        its fused kernel."""
+        was_training = self.training
+        self.eval()
+        try:
+            return self.encoder(self._embed(feats, lengths), padding, 0, k)
+        finally:
+            self.train(was_training)
+
     # --- pretraining --------------------------------------------------------------------
     def forward(
         self,
@@ -196,8 +210,7 @@ class BirqModel(BaseFairseqModel):
         else:
             hidden = self.encoder(self._embed(masked_feats, lengths), enc_padding, 0, k)
             if self.builds_enhanced_targets:
-                with torch.no_grad():
-                    clean_hidden = self.encoder(self._embed(feats, lengths), enc_padding, 0, k)
+                clean_hidden = self._detached_clean_pass(feats, lengths, enc_padding, k)
         hidden = self.encoder(hidden, enc_padding, k, None)
 
         predicted_from = hidden[time_mask]

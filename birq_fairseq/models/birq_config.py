@@ -141,5 +141,5 @@ class BirqConfig(FairseqDataclass):
     detach_enhanced_targets: bool = field(
         default=False,
         metadata={"help": "stop F's gradient at the enhanced targets (the unmasked pass then "
-                  "runs without autograd)"},
+                  "runs without autograd, dropout or LayerDrop)"},
     )
