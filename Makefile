@@ -11,6 +11,8 @@ SYSTEM_PACKAGES := espeak-ng sox pocketsphinx-testdata asterisk-core-sounds-en-w
 FAIRSEQ_WHEEL := ve-fairseq==0.12.3
 DEMO_RESULTS := results/demo
 PRETRAIN_CONFIG ?= birq_demo
+# One intra-op thread per process: on small CPU models a second thread mostly waits.
+DEMO_THREADS ?= 1
 
 .PHONY: install system-deps test test-fast lint demo demo-corpus demo-pretrain \
 	demo-finetune demo-evaluate clean-demo
@@ -53,10 +55,10 @@ demo-corpus: install system-deps
 	$(PY) -m birq_fairseq.data.demo_corpus --audio-out data/demo --manifests manifests/demo
 
 demo-pretrain: demo-corpus
-	$(BIN)/fairseq-hydra-train --config-dir config/pretraining --config-name $(PRETRAIN_CONFIG)
+	OMP_NUM_THREADS=$(DEMO_THREADS) $(BIN)/fairseq-hydra-train --config-dir config/pretraining --config-name $(PRETRAIN_CONFIG)
 
 demo-finetune: demo-pretrain
-	$(BIN)/fairseq-hydra-train \
+	OMP_NUM_THREADS=$(DEMO_THREADS) $(BIN)/fairseq-hydra-train \
 		model.w2v_path=checkpoints/$(PRETRAIN_CONFIG)/checkpoint_last.pt \
 		checkpoint.save_dir=checkpoints/finetune_$(PRETRAIN_CONFIG) \
 		--config-dir config/finetuning --config-name demo
