@@ -75,9 +75,9 @@ class MultiHeadSelfAttention(nn.Module):
             distance = (positions[None, :] - positions[:, None]).abs()
             window = (distance <= self.attention_window // 2)[None, None]
             keep = window if keep is None else keep & window
-        if keep is not None:
             # A padded frame inside a window may see no valid frame; letting every frame see
             # itself keeps such rows finite (some fused kernels return NaN for empty rows).
+            # Without a window the (B, 1, 1, T) padding mask never empties a row.
             keep = keep | torch.eye(frames, dtype=torch.bool, device=device)
         if self.pos_enc_type != "rel_pos":
             return keep

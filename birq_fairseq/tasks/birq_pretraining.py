@@ -5,6 +5,8 @@ import logging
 import os
 from dataclasses import dataclass, field
 
+import numpy as np
+from fairseq.data.audio.raw_audio_dataset import RawAudioDataset
 from fairseq.data.text_compressor import TextCompressionLevel
 from fairseq.tasks import register_task
 from fairseq.tasks.audio_pretraining import AudioPretrainingConfig, AudioPretrainingTask
@@ -36,6 +38,17 @@ class BirqPretrainingConfig(AudioPretrainingConfig):
     collapse_stop: bool = field(
         default=False, metadata={"help": "stop training (with an error) instead of warning"}
     )
+
+
+def _longest_item(dataset) -> int:
+    """The largest ``dataset.size(i)`` (samples) in one vectorised pass; 0 for datasets that
+    are not raw audio."""
+    if not isinstance(dataset, RawAudioDataset) or len(dataset) == 0:
+        return 0
+    sizes = np.asarray(dataset.sizes)
+    if not dataset.pad:
+        sizes = np.minimum(sizes, dataset.max_sample_size)
+    return int(sizes.max())
 
 
 @register_task("birq_pretraining", dataclass=BirqPretrainingConfig)
@@ -84,7 +97,7 @@ class BirqPretrainingTask(AudioPretrainingTask):
         with 1 every utterance is used."""
         kwargs["required_batch_size_multiple"] = 1
         max_tokens = kwargs.get("max_tokens")
-        longest = max((dataset.size(i) for i in range(len(dataset))), default=0)
+        longest = _longest_item(dataset)
         if max_tokens and longest > max_tokens:
             raise ValueError(
                 f"dataset.max_tokens={max_tokens} samples cannot hold the longest utterance "
