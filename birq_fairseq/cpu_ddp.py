@@ -4,7 +4,8 @@ fairseq spawns one process per GPU and refuses a world size larger than the numb
 GPUs, so several CPU processes must be launched by hand, each with its rank, the gloo
 backend and ``legacy_ddp`` (PyTorch's DDP wrapper rejects CPU modules). This launcher
 starts the ranks of ``fairseq-hydra-train ARGS`` with those settings on a free local port,
-streams rank 0's output, and stops every rank as soon as one fails.
+streams rank 0's output, and stops every rank as soon as one fails, printing the end of
+the failed rank's own output (the other ranks' output goes to temporary files).
 """
 
 import argparse
@@ -12,10 +13,12 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 POLL_SECONDS = 0.2
+TAIL_LINES = 30
 
 
 def free_port() -> int:
@@ -43,25 +46,25 @@ def rank_command(train_args: list[str], rank: int, world_size: int, port: int) -
 def launch(train_args: list[str], world_size: int) -> int:
     """Runs all ranks; returns the first non-zero exit status, or 0."""
     port = free_port()
-    procs = []
+    procs, logs = [], []
+    env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
     for rank in range(world_size):
-        output = None if rank == 0 else subprocess.DEVNULL
-        env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
+        log = None if rank == 0 else tempfile.TemporaryFile(mode="w+")
+        logs.append(log)
         procs.append(
-            subprocess.Popen(rank_command(train_args, rank, world_size, port), stdout=output,
+            subprocess.Popen(rank_command(train_args, rank, world_size, port), stdout=log,
                              stderr=subprocess.STDOUT if rank else None, env=env)
         )
     try:
         while True:
             codes = [proc.poll() for proc in procs]
-            failed = [code for code in codes if code not in (None, 0)]
+            failed = [rank for rank, code in enumerate(codes) if code not in (None, 0)]
             if failed:
                 for proc in procs:
                     if proc.poll() is None:
                         proc.kill()
-                print(f"cpu_ddp: a rank exited with status {failed[0]}; stopped all ranks",
-                      file=sys.stderr)
-                return failed[0]
+                report_failure(failed, codes, logs)
+                return codes[failed[0]]
             if all(code == 0 for code in codes):
                 return 0
             time.sleep(POLL_SECONDS)
@@ -69,6 +72,21 @@ def launch(train_args: list[str], world_size: int) -> int:
         for proc in procs:
             if proc.poll() is None:
                 proc.kill()
+        for log in logs:
+            if log is not None:
+                log.close()
+
+
+def report_failure(failed: list[int], codes: list, logs: list) -> None:
+    """Shows what a failed rank other than 0 printed: its traceback names the cause, while
+    the surviving ranks only report a closed connection."""
+    for rank in failed:
+        if logs[rank] is not None:
+            logs[rank].seek(0)
+            tail = logs[rank].read().splitlines()[-TAIL_LINES:]
+            print(f"cpu_ddp: last lines of rank {rank}:", *tail, sep="\n", file=sys.stderr)
+    print(f"cpu_ddp: rank {failed[0]} exited with status {codes[failed[0]]}; stopped all ranks",
+          file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,18 +6,17 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import pytest
 import soundfile as sf
 from fairseq.data import Dictionary
 
 from birq_fairseq.data.librispeech import build_subset
 from birq_fairseq.data.manifests import read_manifest
+from tests.fake_librispeech import make_librispeech
 
 REPO = Path(__file__).resolve().parents[2]
 PREPARE = REPO / "examples" / "librispeech" / "prepare.sh"
 LIBRI_LABELS = Path(sys.modules["fairseq"].__file__).parent / "examples/wav2vec/libri_labels.py"
-WORDS = "THE QUICK BROWN FOX JUMPS OVER A LAZY DOG WHILE IT'S RAINING".split()
 
 # split -> {speaker: chapter}; train-clean-100 and the dev/test sets have two speakers.
 LAYOUT = {
@@ -43,26 +42,6 @@ OUTPUTS = [
 ] + ["dict.ltr.txt"]
 
 
-def make_librispeech(root: Path) -> dict[str, str]:
-    """Write the fake tree; returns {utterance id: transcript}."""
-    rng = np.random.default_rng(0)
-    transcripts = {}
-    for split, chapters in LAYOUT.items():
-        for speaker, chapter in chapters.items():
-            folder = root / split / speaker / chapter
-            folder.mkdir(parents=True)
-            lines = []
-            for index in range(UTTERANCES_PER_CHAPTER):
-                utt_id = f"{speaker}-{chapter}-{index:04d}"
-                n_samples = int(rng.integers(4000, 12000))
-                sf.write(folder / f"{utt_id}.flac", 0.1 * rng.standard_normal(n_samples), 16000)
-                text = " ".join(rng.choice(WORDS, size=int(rng.integers(1, 6))))
-                transcripts[utt_id] = text
-                lines.append(f"{utt_id} {text}")
-            (folder / f"{speaker}-{chapter}.trans.txt").write_text("\n".join(lines) + "\n")
-    return transcripts
-
-
 def run_prepare(root: Path, dest: Path, *extra: str) -> str:
     env = {**os.environ, "PYTHON": sys.executable}
     result = subprocess.run(
@@ -78,7 +57,7 @@ def run_prepare(root: Path, dest: Path, *extra: str) -> str:
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
     base = tmp_path_factory.mktemp("libri")
-    transcripts = make_librispeech(base / "LibriSpeech")
+    transcripts = make_librispeech(base / "LibriSpeech", LAYOUT, UTTERANCES_PER_CHAPTER)
     log = run_prepare(base / "LibriSpeech", base / "out")
     return base / "LibriSpeech", base / "out", transcripts, log
 

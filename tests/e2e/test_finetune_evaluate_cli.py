@@ -3,7 +3,10 @@ stock ``audio_finetuning`` + ``wav2vec_ctc`` + ``ctc``, score with ``fairseq-gen
 
 import math
 import re
+import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -109,3 +112,41 @@ def test_generate_refuses_a_missing_split(tiny_corpus, finetuned, tmp_path):
             "--task", "birq_ctc_eval", "--path", str(save_dir / "checkpoint_last.pt"),
             "--gen-subset", "no_such_split", "--max-tokens", "4000000",
         )
+
+
+def test_fairseq_generate_decodes_with_a_beam_and_a_word_lm(tiny_corpus, finetuned, tmp_path):
+    """The documented LM command line: an ARPA LM built from the fine-tuning transcripts,
+    --ctc-decoder beam with --lm-path/--lm-weight/--word-score and fairseq's --beam."""
+    save_dir, _ = finetuned
+    data = tiny_corpus / "finetune"
+    lm = tmp_path / "lm.arpa"
+    run_cli(str(Path(sys.executable).name), "-m", "birq_fairseq.lm.build_arpa", "--order", "3",
+            "--out", str(lm), str(data / "train.wrd"))
+    generate(data, save_dir / "checkpoint_last.pt", "test", tmp_path, "--ctc-decoder", "beam",
+             "--lm-path", str(lm), "--lm-weight", "0.5", "--word-score", "1.0", "--beam", "16")
+    results = (tmp_path / "generate-test.txt").read_text()
+    assert re.search(r"WER: [\d.]+", results)
+    num_utterances = len((data / "test.tsv").read_text().splitlines()) - 1
+    assert len(hypotheses(tmp_path, "test")) == num_utterances
+
+
+def test_lm_options_without_beam_are_refused(tiny_corpus, finetuned, tmp_path):
+    save_dir, _ = finetuned
+    with pytest.raises(AssertionError, match="add --ctc-decoder beam"):
+        generate(tiny_corpus / "finetune", save_dir / "checkpoint_last.pt", "test", tmp_path,
+                 "--lm-path", str(tmp_path))
+
+
+def test_features_export_from_a_finetuned_checkpoint(tiny_corpus, finetuned, tmp_path):
+    """export_features reads the birq encoder inside a stock wav2vec_ctc checkpoint."""
+    save_dir, _ = finetuned
+    checkpoint = save_dir / "checkpoint_last.pt"
+    run_cli(str(Path(sys.executable).name), "-m", "birq_fairseq.export_features",
+            str(checkpoint), str(tiny_corpus / "finetune"), "valid", str(tmp_path),
+            "--layer", "4")
+    features = np.load(tmp_path / "valid_0_1.npy")
+    lengths = [int(n) for n in (tmp_path / "valid_0_1.len").read_text().split()]
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    assert features.shape == (sum(lengths), state["cfg"]["model"]["w2v_args"]["model"][
+        "encoder_embed_dim"])
+    assert np.isfinite(features).all()

@@ -65,9 +65,16 @@ def test_killed_finetuning_resumes_exactly(tiny_corpus, tmp_path):
 
 
 def test_two_cpu_processes_train_like_one_with_update_freq_2(tiny_corpus, tmp_path):
-    """Same batches, same masks and Gumbel draws (seeded per batch), same weights."""
+    """Same batches, same masks and Gumbel draws (seeded per batch), same weights; and the
+    same again after both resume from their checkpoints (rank 0 broadcasts the state)."""
+    for updates in (3, 5):
+        _train_one_and_two_processes(tiny_corpus, tmp_path, updates)
+        _assert_same_weights(tmp_path, updates)
+
+
+def _train_one_and_two_processes(tiny_corpus, tmp_path, updates: int):
     common = [
-        f"task.data={tiny_corpus / 'pretrain'}", "optimization.max_update=3",
+        f"task.data={tiny_corpus / 'pretrain'}", f"optimization.max_update={updates}",
         "dataset.max_tokens=120000", "dataset.validate_interval_updates=100",
         "model.dropout=0.0", "model.attention_dropout=0.0",
     ]
@@ -81,10 +88,12 @@ def test_two_cpu_processes_train_like_one_with_update_freq_2(tiny_corpus, tmp_pa
     )
     assert launcher.returncode == 0, launcher.stdout + launcher.stderr
 
+
+def _assert_same_weights(tmp_path, updates: int):
     one = torch.load(tmp_path / "one" / "checkpoint_last.pt", weights_only=False)
     two = torch.load(tmp_path / "two" / "checkpoint_last.pt", weights_only=False)
-    assert one["optimizer_history"][-1]["num_updates"] == 3
-    assert two["optimizer_history"][-1]["num_updates"] == 3
+    assert one["optimizer_history"][-1]["num_updates"] == updates
+    assert two["optimizer_history"][-1]["num_updates"] == updates
     assert one["model"].keys() == two["model"].keys()
     for name, weight in one["model"].items():
         torch.testing.assert_close(two["model"][name], weight, rtol=1e-4, atol=1e-5, msg=name)

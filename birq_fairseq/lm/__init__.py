@@ -1,0 +1,1 @@
+"""Word n-gram language models for CTC beam decoding."""

@@ -1,0 +1,55 @@
+"""Collects the WERs of ``fairseq-generate`` runs into one Markdown table:
+``python -m birq_fairseq.results_table RESULTS_DIR``.
+
+Reads every ``RESULTS_DIR/MODEL/DECODER/generate-SPLIT.txt`` (the layout the recipes
+write) and prints a row per model and decoder, a column per split.
+"""
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+WER_LINE = re.compile(r"WER: ([\d.]+)")
+
+
+def scored_wer(path: Path) -> float | None:
+    """The WER fairseq-generate printed on the last line of its results file."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    match = WER_LINE.search(lines[-1]) if lines else None
+    return float(match.group(1)) if match else None
+
+
+def collect(results: Path) -> dict[tuple[str, str], dict[str, float]]:
+    table: dict[tuple[str, str], dict[str, float]] = {}
+    for path in sorted(results.glob("*/*/generate-*.txt")):
+        wer = scored_wer(path)
+        if wer is not None:
+            row = (path.parent.parent.name, path.parent.name)
+            table.setdefault(row, {})[path.stem.removeprefix("generate-")] = wer
+    return table
+
+
+def markdown(table: dict[tuple[str, str], dict[str, float]]) -> str:
+    splits = sorted({split for row in table.values() for split in row})
+    lines = ["| model | decoder | " + " | ".join(splits) + " |",
+             "|---|---|" + "---:|" * len(splits)]
+    for (model, decoder), wers in sorted(table.items()):
+        cells = [f"{wers[s]:.2f}" if s in wers else "-" for s in splits]
+        lines.append(f"| {model} | {decoder} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", type=Path, help="folder of MODEL/DECODER/generate-*.txt")
+    args = parser.parse_args(argv)
+    table = collect(args.results)
+    if not table:
+        parser.error(f"no scored generate-*.txt under {args.results}/MODEL/DECODER/")
+    print(markdown(table))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
