@@ -1,11 +1,15 @@
 # Shared by the recipes (examples/*/run.sh): logging, GPU scaling, decoding, stage dispatch.
-# Source it after setting REPO_ROOT; it sets PYTHON, BIN and NGPUS.
+# Source it from the repository root; it sets PYTHON, BIN, NGPUS and the override arrays.
 
 PYTHON=${PYTHON:-python}
 BIN=$(dirname "$(command -v "$PYTHON")")
 if [[ -z ${NGPUS:-} ]]; then
   NGPUS=$("$PYTHON" -c "import torch; print(min(max(torch.cuda.device_count(), 1), 8))")
 fi
+
+# Extra hydra overrides for every training run of a recipe, space-separated.
+read -r -a PRETRAIN_EXTRA <<< "${PRETRAIN_OVERRIDES:-}"
+read -r -a FINETUNE_EXTRA <<< "${FINETUNE_OVERRIDES:-}"
 
 log() { echo "$(date '+%H:%M:%S') $*"; }
 need() { [[ -e $1 ]] || { echo "missing $1: $2" >&2; exit 1; }; }
@@ -44,6 +48,11 @@ lm_options() {
   need "$LM" "see this recipe's README for the LM"
   echo --ctc-decoder beam --lm-path "$LM" --lm-weight "${LM_WEIGHT:-2.0}" \
        --word-score "${WORD_SCORE:--1.0}" --beam "${BEAM:-500}"
+}
+
+# results_table DIR: the WERs of DIR/MODEL/DECODER/generate-*.txt, printed and in DIR/table.md.
+results_table() {
+  "$PYTHON" -m birq_fairseq.results_table "$1" | tee "$1/table.md"
 }
 
 # run_stages "KNOWN STAGES" STAGE...: calls stage_NAME for each, "all" = every known stage.

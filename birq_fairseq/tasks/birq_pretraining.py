@@ -113,7 +113,9 @@ class BirqPretrainingTask(AudioPretrainingTask):
         )
         update = update_num + 1  # fairseq passes the count before this update
         if self.collapse_guard.due(update) and not ignore_grad:
-            birq = getattr(model, "module", model)
+            birq = model
+            while hasattr(birq, "module"):  # DDP wrappers, ModuleProxyWrapper around them
+                birq = birq.module
             sizes = {"anchor": birq.cfg.codebook_size,
                      "enhanced": birq.cfg.enhanced_codebook_size}
             self.collapse_guard.check(logging_output, sizes, update)

@@ -31,8 +31,6 @@ WORK=${WORK:-exp/ami}
 DATA=$WORK/manifests
 SYSTEMS=${SYSTEMS:-"birq bestrq"}
 TEST_SETS=${TEST_SETS:-"dev_ihm dev_sdm eval_ihm eval_sdm"}
-read -r -a PRETRAIN_EXTRA <<< "${PRETRAIN_OVERRIDES:-}"
-read -r -a FINETUNE_EXTRA <<< "${FINETUNE_OVERRIDES:-}"
 
 stage_prepare() {
   [[ -n ${AMI_AUDIO:-} && -n ${AMI_ANNOTATIONS:-} ]] || {
@@ -77,8 +75,6 @@ decode_all() {  # decode_all NAME [fairseq-generate options...]
 
 stage_decode() { decode_all greedy --ctc-decoder greedy; }
 stage_decode_lm() { local options; options=$(lm_options); decode_all lm $options; }
-stage_table() {
-  "$PYTHON" -m birq_fairseq.results_table "$WORK/results" | tee "$WORK/results/table.md"
-}
+stage_table() { results_table "$WORK/results"; }
 
 run_stages "prepare pretrain finetune decode decode_lm table" "$@"

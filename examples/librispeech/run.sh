@@ -28,8 +28,6 @@ DATA=$WORK/manifests
 SYSTEMS=${SYSTEMS:-"birq bestrq"}
 FINETUNES=${FINETUNES:-"100h 10h"}
 TEST_SETS=${TEST_SETS:-"dev_clean dev_other test_clean test_other"}
-read -r -a PRETRAIN_EXTRA <<< "${PRETRAIN_OVERRIDES:-}"
-read -r -a FINETUNE_EXTRA <<< "${FINETUNE_OVERRIDES:-}"
 
 stage_prepare() {
   [[ -n ${LIBRISPEECH:-} ]] || { echo "set LIBRISPEECH=/path/to/LibriSpeech" >&2; exit 1; }
@@ -75,8 +73,6 @@ decode_all() {  # decode_all NAME [fairseq-generate options...]
 
 stage_decode() { decode_all greedy --ctc-decoder greedy; }
 stage_decode_lm() { local options; options=$(lm_options); decode_all 4gram $options; }
-stage_table() {
-  "$PYTHON" -m birq_fairseq.results_table "$WORK/results" | tee "$WORK/results/table.md"
-}
+stage_table() { results_table "$WORK/results"; }
 
 run_stages "prepare pretrain finetune decode decode_lm table" "$@"

@@ -77,6 +77,7 @@ def _train_one_and_two_processes(tiny_corpus, tmp_path, updates: int):
         f"task.data={tiny_corpus / 'pretrain'}", f"optimization.max_update={updates}",
         "dataset.max_tokens=120000", "dataset.validate_interval_updates=100",
         "model.dropout=0.0", "model.attention_dropout=0.0",
+        "++task.collapse_check_interval=2",  # the guard must see through the DDP wrappers
     ]
     config = ["--config-dir", "config/pretraining", "--config-name", "birq_demo"]
     run_cli("fairseq-hydra-train", *common, f"checkpoint.save_dir={tmp_path / 'one'}",

@@ -1,0 +1,38 @@
+"""The quality benchmark runs its whole chain (pretrain both systems, fine-tune three,
+decode greedy and with an LM) on the tiny corpus and writes the table, the JSON and the
+plots it promises (never checks which system wins)."""
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from tests.e2e.cli import REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def test_quality_benchmark_writes_table_results_and_plots(tiny_corpus, tmp_path):
+    out = tmp_path / "quality"
+    proc = subprocess.run(
+        [sys.executable, "examples/benchmarks/quality.py", "--data", str(tiny_corpus),
+         "--out", str(out), "--seeds", "1", "--pretrain-updates", "2",
+         "--finetune-updates", "2", "--lm",
+         "--finetune-override", "model.freeze_finetune_updates=0"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["wer"]) == {"birq", "bestrq", "scratch"}
+    for by_decoder in results["wer"].values():
+        assert set(by_decoder) == {"greedy", "lm"}
+        for wers in by_decoder.values():
+            assert set(wers) == {"test_synth", "test_real"}
+            assert all(len(v) == 1 and math.isfinite(v[0]) and v[0] >= 0 for v in wers.values())
+    table = (out / "table.md").read_text()
+    assert table.count("| birq |") == 2 and "Order by mean WER" in table
+    assert (out / "plots" / "pretrain" / "loss_anchor.png").exists()
+    assert (out / "plots" / "finetune" / "loss.png").exists()
+    assert "| scratch |" in proc.stdout
