@@ -19,8 +19,9 @@ def test_quality_benchmark_writes_table_results_and_plots(tiny_corpus, tmp_path)
     proc = subprocess.run(
         [sys.executable, "examples/benchmarks/quality.py", "--data", str(tiny_corpus),
          "--out", str(out), "--seeds", "1", "--pretrain-updates", "2",
-         "--finetune-updates", "2", "--lm",
-         "--finetune-override", "model.freeze_finetune_updates=0"],
+         "--finetune-updates", "2", "--lm", "--pretrain-override", "common.log_interval=1",
+         "--finetune-override", "model.freeze_finetune_updates=0",
+         "--finetune-override", "common.log_interval=1"],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=900,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
