@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from fairseq import checkpoint_utils
 from fairseq.models import build_model
+from torch.nn.utils.rnn import pad_sequence
 from tqdm import tqdm
 
 from .data.manifest_checks import parse_manifest
@@ -92,14 +93,12 @@ def layer_features(encoder: Encoder, waveforms: list[np.ndarray], layer: int,
                    device: torch.device) -> list[np.ndarray]:
     """``layer`` 0 is the subsampled encoder input, L >= 1 the output of Conformer block L;
     returns (frames, dim) per utterance, padding frames removed."""
-    longest = max(len(w) for w in waveforms)
-    source = torch.zeros(len(waveforms), longest)
-    padding = torch.ones(len(waveforms), longest, dtype=torch.bool)
-    for row, wave in enumerate(waveforms):
-        samples = torch.from_numpy(wave)
-        source[row, : len(wave)] = F.layer_norm(samples, samples.shape) if encoder.normalize \
-            else samples
-        padding[row, : len(wave)] = False
+    samples = [torch.from_numpy(wave) for wave in waveforms]
+    if encoder.normalize:
+        samples = [F.layer_norm(wave, wave.shape) for wave in samples]
+    source = pad_sequence(samples, batch_first=True)
+    lengths = torch.tensor([len(wave) for wave in samples])
+    padding = torch.arange(source.size(1))[None, :] >= lengths[:, None]
     out = encoder.model.extract_features(source.to(device), padding.to(device), layer=layer - 1)
     features = out["x"].float().cpu()
     valid = (~out["padding_mask"]).sum(dim=1).tolist()

@@ -18,6 +18,7 @@ exists is kept, so a stopped run restarts where it was.
 """
 
 import argparse
+import itertools
 import re
 import sys
 import xml.etree.ElementTree as ET
@@ -153,13 +154,12 @@ def prepare(audio_root: Path, annotations: Path, dest: Path) -> dict[str, int]:
     rows: dict[str, list[tuple[str, int, str]]] = {
         f"{split}_{mic}": [] for split in SPLITS for mic in MICROPHONES
     }
-    meetings = sorted({s.meeting for s in segments})
-    for meeting in meetings:
+    for meeting, grouped in itertools.groupby(segments, key=lambda s: s.meeting):
+        of_meeting = list(grouped)  # annotated_segments sorts by meeting
         audio_dir = audio_root / meeting / "audio"
         if not audio_dir.is_dir():
             print(f"ami: skip {meeting}: no audio folder {audio_dir}", file=sys.stderr)
             continue
-        of_meeting = [s for s in segments if s.meeting == meeting]
         split = split_of(meeting)
         sdm = audio_dir / f"{meeting}.{SDM_CHANNEL}.wav"
         if sdm.exists():

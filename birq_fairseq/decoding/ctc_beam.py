@@ -29,7 +29,9 @@ def import_optional(module: str, purpose: str):
 
 def arpa_unigrams(path: str) -> list[str]:
     """The words of an ARPA LM's 1-gram section, without <s>, </s> and <unk>: pyctcdecode
-    needs them to tell a word being spelt from an unknown one."""
+    needs them to tell a word being spelt from an unknown one. Its own reader keeps those
+    three (they then fail its alphabet check) and skips 1-grams written without a back-off
+    weight, which SRILM and order-1 models do."""
     words, inside = [], False
     with open(path, encoding="utf-8") as lines:
         for line in lines:

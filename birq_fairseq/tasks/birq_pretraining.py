@@ -63,6 +63,15 @@ class BirqPretrainingTask(AudioPretrainingTask):
             cfg.collapse_min_perplexity,
             cfg.collapse_stop,
         )
+        self.codebook_sizes: dict[str, int] = {}
+
+    def build_model(self, model_cfg, from_checkpoint=False):
+        """Notes the codebook sizes for the collapse guard here, where the model is still
+        unwrapped (train_step receives it inside fairseq's DDP wrappers)."""
+        model = super().build_model(model_cfg, from_checkpoint)
+        self.codebook_sizes = {"anchor": model.cfg.codebook_size,
+                               "enhanced": model.cfg.enhanced_codebook_size}
+        return model
 
     def load_dataset(self, split: str, task_cfg: BirqPretrainingConfig = None, **kwargs):
         task_cfg = task_cfg or self.cfg
@@ -113,10 +122,5 @@ class BirqPretrainingTask(AudioPretrainingTask):
         )
         update = update_num + 1  # fairseq passes the count before this update
         if self.collapse_guard.due(update) and not ignore_grad:
-            birq = model
-            while hasattr(birq, "module"):  # DDP wrappers, ModuleProxyWrapper around them
-                birq = birq.module
-            sizes = {"anchor": birq.cfg.codebook_size,
-                     "enhanced": birq.cfg.enhanced_codebook_size}
-            self.collapse_guard.check(logging_output, sizes, update)
+            self.collapse_guard.check(logging_output, self.codebook_sizes, update)
         return loss, sample_size, logging_output
