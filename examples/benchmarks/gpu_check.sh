@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Base-size (the BiRQ paper's C2: 10 Conformer layers, d 768, 8192 codes, k = 7) training-step
 # benchmark in bf16 autocast on one GPU, against fairseq's wav2vec 2.0 at matched encoder
-# parameters. Expected to take 1-3 minutes on an H100 (not yet run on a GPU; hard limit 8
-# minutes); prints step time, audio hours trained per GPU-hour, MFU and peak memory per
-# system, then the goals.
+# parameters. 80 s on an H200 (hard limit 8 minutes); prints step time, GPU busy time,
+# audio hours trained per GPU-hour, MFU and peak memory per system, then the goals by
+# wall-clock and by GPU busy time. Results and their reading: examples/benchmarks/README.md.
 #
 #   bash examples/benchmarks/gpu_check.sh [extra train_speed.py options]
 #
@@ -29,14 +29,21 @@ result = json.load(open(sys.argv[1]))
 settings = result["settings"]
 print(f"\n{settings['accelerator']}, {settings['dtype']}, batch {settings['batch']} x "
       f"{settings['seconds']} s = {settings['audio_seconds_per_step']:.0f} s of audio per step")
-print(f"{'system':<14}{'step ms':>9}{'audio h / GPU-h':>17}{'MFU':>8}{'peak GiB':>10}")
+print(f"{'system':<14}{'step ms':>9}{'GPU busy ms':>13}{'audio h / GPU-h':>17}{'MFU':>8}"
+      f"{'MFU busy':>10}{'peak GiB':>10}")
+percent = lambda value: "-" if value is None else f"{100 * value:.1f}%"
 for name, row in result["systems"].items():
-    mfu = row.get("mfu")
+    busy = row.get("device_time_s")
     peak = row.get("peak_bytes")
-    print(f"{name:<14}{1e3 * row['median_s']:>9.1f}{row['audio_s_per_s']:>17.0f}"
-          f"{'-' if mfu is None else f'{100 * mfu:.1f}%':>8}"
+    print(f"{name:<14}{1e3 * row['median_s']:>9.1f}"
+          f"{'-' if busy is None else f'{1e3 * busy:.1f}':>13}{row['audio_s_per_s']:>17.0f}"
+          f"{percent(row.get('mfu')):>8}{percent(row.get('mfu_device_time')):>10}"
           f"{'-' if peak is None else f'{peak / 2**30:.2f}':>10}")
-for goal in result["goals"].values():
+busy_ratios = result.get("device_time", {})
+print(f"\n{'':<5} {'goal':<44} {'wall':>7} {'GPU busy':>9}")
+for key, goal in result["goals"].items():
     value = "-" if goal["value"] is None else f"{goal['value']:.3f}"
-    print(f"{goal['status']:<5} {goal['goal']:<44} {value}")
+    busy = busy_ratios.get(key)
+    print(f"{goal['status']:<5} {goal['goal']:<44} {value:>7} "
+          f"{'-' if busy is None else f'{busy:.3f}':>9}")
 PY

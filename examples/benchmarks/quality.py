@@ -9,7 +9,9 @@ greedy and (``--lm``) with a 3-gram LM built from the fine-tuning transcripts. P
 writes ``table.md`` (mean, sample std and every seed), ``results.json`` and training-curve
 PNGs (``plots/``). Runs are independent processes with one thread each, ``--jobs`` at a
 time; a rerun resumes unfinished runs (fairseq restores checkpoint_last.pt) and keeps
-finished decodes. Build the corpus first: ``make demo-corpus``.
+finished decodes. Build the corpus first: ``make demo-corpus``. Another corpus (same
+``pretrain/`` + ``finetune/`` layout): ``--data DIR --config-suffix base_librispeech
+--finetune-config base_10h --splits dev_other test_other --jobs 1``.
 """
 
 import argparse
@@ -34,7 +36,7 @@ logging.getLogger("matplotlib").setLevel(logging.WARNING)  # fairseq's import lo
 BIN = Path(sys.executable).parent
 PRETRAINED = ("birq", "bestrq")
 SYSTEMS = ("birq", "bestrq", "scratch")
-SPLITS = ("test_synth", "test_real")
+DEMO_SPLITS = ("test_synth", "test_real")
 
 
 def run_logged(command: list[str], log: Path) -> None:
@@ -55,7 +57,7 @@ def pretrain(args, system: str, seed: int) -> None:
         str(BIN / "fairseq-hydra-train"), f"task.data={args.data / 'pretrain'}",
         f"checkpoint.save_dir={save_dir}", f"common.seed={seed}", f"++model.quantizer_seed={seed}",
         f"optimization.max_update={args.pretrain_updates}", *args.pretrain_override,
-        "--config-dir", "config/pretraining", "--config-name", f"{system}_demo",
+        "--config-dir", "config/pretraining", "--config-name", f"{system}_{args.config_suffix}",
     ], args.out / "logs" / f"pretrain_{system}_seed{seed}.log")
 
 
@@ -69,7 +71,7 @@ def finetune_and_decode(args, system: str, seed: int, lm: Path | None) -> None:
         str(BIN / "fairseq-hydra-train"), f"task.data={args.data / 'finetune'}",
         f"model.w2v_path={w2v}", f"checkpoint.save_dir={save_dir}", f"common.seed={seed}",
         f"optimization.max_update={args.finetune_updates}", *extra, *args.finetune_override,
-        "--config-dir", "config/finetuning", "--config-name", "demo",
+        "--config-dir", "config/finetuning", "--config-name", args.finetune_config,
     ], args.out / "logs" / f"finetune_{name}.log")
     decoders = {"greedy": []}
     if lm is not None:
@@ -77,7 +79,7 @@ def finetune_and_decode(args, system: str, seed: int, lm: Path | None) -> None:
                           "--word-score", "1.0", "--beam", "50"]
     for decoder, options in decoders.items():
         results = args.out / "decodes" / name / decoder
-        for split in SPLITS:
+        for split in args.splits:
             if (results / f"generate-{split}.txt").exists() and \
                     scored_wer(results / f"generate-{split}.txt") is not None:
                 continue
@@ -95,7 +97,7 @@ def collect(args, decoders: list[str]) -> dict:
     table: dict = {}
     for system in args.systems:
         for decoder in decoders:
-            for split in SPLITS:
+            for split in args.splits:
                 wers = [scored_wer(args.out / "decodes" / f"{system}_seed{seed}" / decoder /
                                    f"generate-{split}.txt") for seed in args.seeds]
                 table.setdefault(system, {}).setdefault(decoder, {})[split] = wers
@@ -107,17 +109,17 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.mean(values), spread
 
 
-def markdown(table: dict, seeds: list[int]) -> str:
+def markdown(table: dict, seeds: list[int], splits: list[str]) -> str:
     decoders = next(iter(table.values())).keys()
-    lines = ["| system | decoder | " + " | ".join(f"{s} WER mean ± std" for s in SPLITS)
+    lines = ["| system | decoder | " + " | ".join(f"{s} WER mean ± std" for s in splits)
              + " | per seed (" + ", ".join(map(str, seeds)) + ") |",
-             "|---|---|" + "---:|" * len(SPLITS) + "---|"]
+             "|---|---|" + "---:|" * len(splits) + "---|"]
     for system, by_decoder in table.items():
         for decoder in decoders:
             cells = [f"{m:.1f} ± {s:.1f}" for m, s in
-                     (mean_std(by_decoder[decoder][split]) for split in SPLITS)]
+                     (mean_std(by_decoder[decoder][split]) for split in splits)]
             seeds_text = "; ".join("/".join(f"{w:.1f}" for w in by_decoder[decoder][split])
-                                   for split in SPLITS)
+                                   for split in splits)
             lines.append(f"| {system} | {decoder} | " + " | ".join(cells) + f" | {seeds_text} |")
     return "\n".join(lines)
 
@@ -147,12 +149,18 @@ def main(argv=None) -> int:
                         help="extra hydra override for both pretrainings (repeatable)")
     parser.add_argument("--finetune-override", action="append", default=[],
                         help="extra hydra override for every fine-tuning (repeatable)")
+    parser.add_argument("--config-suffix", default="demo",
+                        help="pretraining configs birq_SUFFIX and bestrq_SUFFIX")
+    parser.add_argument("--finetune-config", default="demo", help="config/finetuning/NAME.yaml")
+    parser.add_argument("--splits", nargs="+", default=list(DEMO_SPLITS),
+                        help="finetune/ splits to decode")
     args = parser.parse_args(argv)
     args.out, args.data = args.out.resolve(), args.data.resolve()
-    for split in ("pretrain/train.tsv", "finetune/train.tsv", *(f"finetune/{s}.tsv" for s in
-                                                                SPLITS)):
+    for split in ("pretrain/train.tsv", "finetune/train.tsv",
+                  *(f"finetune/{s}.tsv" for s in args.splits)):
         if not (args.data / split).exists():
-            parser.error(f"{args.data / split}: missing; build the demo corpus: make demo-corpus")
+            parser.error(f"{args.data / split}: missing; --data needs pretrain/ and finetune/ "
+                         "manifests with the --splits (the demo corpus: make demo-corpus)")
 
     lm = None
     if args.lm:
@@ -169,9 +177,9 @@ def main(argv=None) -> int:
 
     decoders = ["greedy"] + (["lm"] if lm else [])
     table = collect(args, decoders)
-    text = markdown(table, args.seeds)
+    text = markdown(table, args.seeds, args.splits)
     orders = [f"- {decoder}, {split}: {ranking(table, decoder, split)}"
-              for decoder in decoders for split in SPLITS]
+              for decoder in decoders for split in args.splits]
     summary = (f"{text}\n\nOrder by mean WER ('<': gap larger than both std added, '~': "
                f"within the spread):\n" + "\n".join(orders) + "\n")
     (args.out / "table.md").write_text(summary)

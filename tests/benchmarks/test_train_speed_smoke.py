@@ -39,7 +39,7 @@ def test_tiny_cpu_run_writes_positive_finite_results(tmp_path):
         train_speed.main([
             "--device", "cpu", "--size", "demo", "--batch", "1", "--seconds", "1",
             "--steps", "1", "--warmup", "0", "--threads", "1", "--memory", "inprocess",
-            "--json", str(out),
+            "--json", str(out), "--profile", str(tmp_path / "profile.txt"),
         ])
     finally:
         torch.set_num_threads(threads)
@@ -55,6 +55,10 @@ def test_tiny_cpu_run_writes_positive_finite_results(tmp_path):
     assert all(goal["status"] in ("PASS", "MISS") for goal in result["goals"].values())
     for key in ("cpu_model", "torch", "threads"):
         assert result["machine"][key]
+    profile = (tmp_path / "profile.txt").read_text()
+    for job in (*train_speed.SYSTEMS, "frontend", "anchor_labels"):
+        assert f"== {job}: {train_speed.PROFILE_STEPS} runs ==" in profile
+    assert "aten::mm" in profile or "aten::addmm" in profile
 
 
 def test_wav2vec2_encoder_is_matched_to_bestrq_within_ten_percent():
