@@ -11,36 +11,35 @@ import re
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from birq_fairseq.criterions.birq import BirqCriterion
 from birq_fairseq.models.birq import BirqConfig, BirqModel
 from birq_fairseq.modules.logmel import stack_frames
 from birq_fairseq.modules.subsampling import SUBSAMPLING_FACTOR
 
-from ..e2e.cli import finetune, generate, hypotheses, pretrain, train_metric, update_losses
+from ..e2e.cli import (
+    REPO_ROOT,
+    finetune,
+    generate,
+    hypotheses,
+    pretrain,
+    train_metric,
+    update_losses,
+)
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 CUDA = torch.device("cuda")
+DEMO_CONFIG = REPO_ROOT / "config" / "pretraining" / "birq_demo.yaml"
 SAMPLES = [48000, 40000]  # 3 s and 2.5 s
 
 
 def demo_sized(**overrides) -> BirqConfig:
     """The model of config/pretraining/birq_demo.yaml, without dropout."""
-    fields = dict(
-        encoder_layers=4,
-        encoder_embed_dim=144,
-        encoder_ffn_embed_dim=576,
-        encoder_attention_heads=4,
-        subsampling_channels=64,
-        codebook_size=1024,
-        enhanced_codebook_size=1024,
-        enhanced_layer=3,
-        dropout=0.0,
-        attention_dropout=0.0,
-        activation_dropout=0.0,
-        dropout_input=0.0,
-    )
+    fields = OmegaConf.to_container(OmegaConf.load(DEMO_CONFIG).model)
+    del fields["_name"]
+    fields.update(dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, dropout_input=0.0)
     fields.update(overrides)
     return BirqConfig(**fields)
 
