@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from .cli import REPO_ROOT, pretrain, train_metric
+from .cli import REPO_ROOT, pretrain, train_metric, update_losses
 
 pytestmark = pytest.mark.slow
 
@@ -51,3 +51,16 @@ def test_batch_too_small_for_the_longest_crop_is_refused_with_the_fix(tiny_corpu
     with pytest.raises(AssertionError, match=r"raise dataset.max_tokens to at least \d+"):
         pretrain("birq_demo", tiny_corpus / "pretrain", tmp_path, "dataset.max_tokens=64000",
                  "optimization.max_update=1")
+
+
+def test_data_loader_workers_give_the_same_batches_and_losses(tiny_corpus, tmp_path):
+    """The paper configs load audio in worker processes (``dataset.num_workers``); crops and
+    masks are seeded per batch, so the run matches one that loads in the main process."""
+    runs = {}
+    for workers in (0, 2):
+        log = pretrain("birq_demo", tiny_corpus / "pretrain", tmp_path / f"workers{workers}",
+                       f"dataset.num_workers={workers}", "optimization.max_update=4",
+                       "common.log_interval=1", "dataset.validate_interval_updates=100")
+        runs[workers] = update_losses(log)
+    assert sorted(runs[0]) == [1, 2, 3, 4]
+    assert runs[2] == runs[0]

@@ -24,6 +24,7 @@ from ..e2e.cli import (
     generate,
     hypotheses,
     pretrain,
+    run_cli,
     train_metric,
     update_losses,
 )
@@ -155,3 +156,45 @@ def test_fairseq_pretrains_with_amp_resumes_finetunes_and_decodes_on_the_gpu(
     assert re.search(r"WER: [\d.]+", (results / "generate-test.txt").read_text())
     utterances = len((tiny_corpus / "finetune" / "test.tsv").read_text().splitlines()) - 1
     assert len(hypotheses(results, "test")) == utterances
+
+
+@pytest.mark.slow
+def test_paper_c2_configs_pretrain_and_finetune_at_full_size_on_one_gpu(tiny_corpus, tmp_path):
+    """``birq_base_librispeech`` and ``base_10h`` as shipped (153 M parameters, 8192 codes,
+    AMP, data-loader workers), on one GPU instead of 8 and the tiny corpus's split names; one
+    checkpoint save per run (each is ~1.8 GB with the optimiser state)."""
+    one_gpu = ("distributed_training.distributed_world_size=1", "optimization.max_update=3",
+               "dataset.train_subset=train", "dataset.valid_subset=valid",
+               "dataset.validate_interval_updates=3", "common.log_interval=1",
+               "common.log_format=simple", "checkpoint.save_interval=1000")
+    pretrained = tmp_path / "pretrained"
+    log = pretrain("birq_base_librispeech", tiny_corpus / "pretrain", pretrained, *one_gpu)
+    losses = train_metric(log, "loss") + train_metric(log, "loss_enhanced")
+    assert losses and all(math.isfinite(v) for v in losses)
+    state = torch.load(pretrained / "checkpoint_last.pt", map_location="cpu", weights_only=False)
+    assert state["model"]["enhanced_quantizer.quantizer.codebook"].shape[-2] == 8192
+    assert sum(v.numel() for k, v in state["model"].items() if "quantizer" not in k) > 140e6
+
+    finetuned = tmp_path / "finetuned"
+    run_cli(
+        "fairseq-hydra-train", f"task.data={tiny_corpus / 'finetune'}",
+        f"model.w2v_path={pretrained / 'checkpoint_last.pt'}", f"checkpoint.save_dir={finetuned}",
+        *one_gpu, "model.freeze_finetune_updates=0",
+        "--config-dir", "config/finetuning", "--config-name", "base_10h",
+    )
+    results = tmp_path / "results"
+    generate(tiny_corpus / "finetune", finetuned / "checkpoint_last.pt", "test", results)
+    assert re.search(r"WER: [\d.]+", (results / "generate-test.txt").read_text())
+
+
+@pytest.mark.slow
+def test_pure_fp16_pretraining_keeps_losses_finite(tiny_corpus, tmp_path):
+    """fairseq's ``common.fp16=true`` casts the whole model, quantizer buffers included, to
+    half precision (dynamic loss scaling); the frontend, distances and losses stay float32."""
+    log = pretrain("birq_demo", tiny_corpus / "pretrain", tmp_path, "common.fp16=true",
+                   "optimization.max_update=6", "common.log_interval=1",
+                   "dataset.validate_interval_updates=100")
+    losses = train_metric(log, "loss") + train_metric(log, "loss_enhanced")
+    assert losses and all(math.isfinite(v) for v in losses)
+    state = torch.load(tmp_path / "checkpoint_last.pt", map_location="cpu", weights_only=False)
+    assert state["optimizer_history"][-1]["num_updates"] == 6
