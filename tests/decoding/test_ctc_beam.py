@@ -144,3 +144,21 @@ def test_lm_options_need_beam_and_an_existing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="--lm-path .*missing.arpa"):
         check_decoder_config(BirqCtcEvalConfig(ctc_decoder="beam",
                                                lm_path=str(tmp_path / "missing.arpa")))
+
+
+def test_an_explicit_unigram_list_replaces_the_one_read_from_the_arpa(letters, lm_path, tmp_path):
+    """``--lm-unigrams`` (needed with a binary LM, which has no readable vocabulary): the
+    first column of each line, and the decoder keeps to that vocabulary, not the ARPA's."""
+    from birq_fairseq.tasks.birq_ctc_eval import read_unigrams
+
+    vocabulary = tmp_path / "words.txt"
+    vocabulary.write_text("THE 7\nKAT 1\n\nSAT 3\n")
+    unigrams = read_unigrams(str(vocabulary))
+    assert unigrams == ["THE", "KAT", "SAT"]
+    utterance = spell("THE CAT SAT", {4: {"K": 0.5, "C": 0.45}})
+    model, sample = batch(letters, [utterance])
+    from_arpa = CtcBeamDecoder(letters, beam=20, lm_path=lm_path, lm_weight=1.0, word_score=0.0)
+    assert decoded(from_arpa, letters, model, sample) == ["THE CAT SAT"]
+    given = CtcBeamDecoder(letters, beam=20, lm_path=lm_path, lm_weight=1.0, word_score=0.0,
+                           unigrams=unigrams)
+    assert decoded(given, letters, model, sample) != ["THE CAT SAT"]
