@@ -27,7 +27,6 @@ from tqdm import tqdm
 from .data.manifest_checks import parse_manifest
 from .models.birq import BirqModel
 
-SAMPLE_RATE = 16_000
 # Utterances are read in windows of manifest order and batched by length inside a window:
 # padding stays small and at most one window of features waits to be written in order.
 WINDOW = 256
@@ -60,14 +59,14 @@ def load_encoder(path: str) -> Encoder:
     return Encoder(model.eval(), bool(task_cfg.get("normalize", False)))
 
 
-def read_audio(path: Path, manifest: str, line: int) -> np.ndarray:
+def read_audio(path: Path, manifest: str, line: int, sample_rate: int) -> np.ndarray:
     try:
         audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError) as error:
         raise ValueError(f"{manifest}:{line}: cannot read {path}: {error}") from error
-    if rate != SAMPLE_RATE:
+    if rate != sample_rate:
         raise ValueError(
-            f"{manifest}:{line}: {path} is {rate} Hz; the models take {SAMPLE_RATE} Hz: "
+            f"{manifest}:{line}: {path} is {rate} Hz; the model takes {sample_rate} Hz: "
             "resample with python -m birq_fairseq.data.prepare_corpus"
         )
     return audio.mean(axis=1)
@@ -176,7 +175,8 @@ def main(argv=None) -> int:
             features: dict[int, np.ndarray] = {}
             for group in batches([e.num_samples for e in window], args.max_tokens):
                 waves = [read_audio(Path(parsed.root) / window[i].rel_path, manifest,
-                                    window[i].line) for i in group]
+                                    window[i].line, encoder.model.cfg.sample_rate)
+                         for i in group]
                 features.update(zip(group, layer_features(encoder, waves, args.layer, device)))
                 progress.update(len(group))
             for i, entry in enumerate(window):

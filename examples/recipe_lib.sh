@@ -1,7 +1,10 @@
 # Shared by the recipes (examples/*/run.sh): logging, GPU scaling, decoding, stage dispatch.
-# Source it from the repository root; it sets PYTHON, BIN, NGPUS and the override arrays.
+# Sourcing it moves to the repository root (the configs and --user-dir are relative to it)
+# and sets PYTHON, BIN, NGPUS, SYSTEMS and the override arrays.
 
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PYTHON=${PYTHON:-python}
+SYSTEMS=${SYSTEMS:-"birq bestrq"}
 BIN=$(dirname "$(command -v "$PYTHON")")
 if [[ -z ${NGPUS:-} ]]; then
   NGPUS=$("$PYTHON" -c "import torch; print(min(max(torch.cuda.device_count(), 1), 8))")

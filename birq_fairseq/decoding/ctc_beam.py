@@ -47,6 +47,12 @@ def arpa_unigrams(path: str) -> list[str]:
     return words
 
 
+def word_list_unigrams(path: str) -> list[str]:
+    """The first column of each non-empty line: a word list, or a word-count file."""
+    with open(path, encoding="utf-8") as lines:
+        return [word for line in lines for word in line.split()[:1]]
+
+
 class CtcBeamDecoder:
     """Beam search over the CTC output of a letter dictionary whose word separator is "|".
 

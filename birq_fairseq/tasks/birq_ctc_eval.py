@@ -12,6 +12,7 @@ from fairseq.tasks.audio_finetuning import AudioFinetuningConfig, AudioFinetunin
 from omegaconf import OmegaConf
 
 from ..decoding import CtcBeamDecoder, CtcGreedyDecoder
+from ..decoding.ctc_beam import word_list_unigrams
 
 CTC_DECODER_CHOICES = ChoiceEnum(["greedy", "beam"])
 # Optional[...] rather than "X | None": fairseq's argparse bridge only recognises the former.
@@ -48,15 +49,13 @@ class BirqCtcEvalConfig(AudioFinetuningConfig):
 
 def check_decoder_config(cfg: BirqCtcEvalConfig) -> None:
     """Names the option at fault before any model is loaded."""
-    if cfg.ctc_decoder != "beam":
-        for name in ("lm_path", "lm_unigrams"):
-            if getattr(cfg, name) is not None:
-                flag = "--" + name.replace("_", "-")
-                raise ValueError(f"{flag} is used only by beam search: add --ctc-decoder beam")
     for name in ("lm_path", "lm_unigrams"):
-        path = getattr(cfg, name)
-        if path is not None and not Path(path).is_file():
-            flag = "--" + name.replace("_", "-")
+        path, flag = getattr(cfg, name), "--" + name.replace("_", "-")
+        if path is None:
+            continue
+        if cfg.ctc_decoder != "beam":
+            raise ValueError(f"{flag} is used only by beam search: add --ctc-decoder beam")
+        if not Path(path).is_file():
             raise FileNotFoundError(f"{flag} {path}: no such file")
 
 
@@ -69,11 +68,6 @@ def release_generation_lm_path(cfg) -> None:
     generation = root.get("generation") if root is not None else None
     if generation is not None and generation.get("lm_path") is not None:
         generation.lm_path = None
-
-
-def read_unigrams(path: str) -> list[str]:
-    with open(path, encoding="utf-8") as lines:
-        return [word for line in lines for word in line.split()[:1]]
 
 
 @register_task("birq_ctc_eval", dataclass=BirqCtcEvalConfig)
@@ -89,7 +83,7 @@ class BirqCtcEvalTask(AudioFinetuningTask):
         """fairseq's SequenceGenerator is autoregressive and cannot drive a CTC model."""
         if self.cfg.ctc_decoder == "greedy":
             return CtcGreedyDecoder(self.target_dictionary)
-        unigrams = read_unigrams(self.cfg.lm_unigrams) if self.cfg.lm_unigrams else None
+        unigrams = word_list_unigrams(self.cfg.lm_unigrams) if self.cfg.lm_unigrams else None
         return CtcBeamDecoder(
             self.target_dictionary, beam=getattr(args, "beam", 50), lm_path=self.cfg.lm_path,
             lm_weight=self.cfg.lm_weight, word_score=self.cfg.word_score, unigrams=unigrams,

@@ -24,12 +24,9 @@
 # from checkpoint_last.pt, decoding skips splits already scored.
 set -euo pipefail
 
-REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-cd "$REPO_ROOT"
-source examples/recipe_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../recipe_lib.sh"
 WORK=${WORK:-exp/ami}
 DATA=$WORK/manifests
-SYSTEMS=${SYSTEMS:-"birq bestrq"}
 TEST_SETS=${TEST_SETS:-"dev_ihm dev_sdm eval_ihm eval_sdm"}
 
 stage_prepare() {

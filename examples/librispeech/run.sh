@@ -20,12 +20,9 @@
 # at once when max_update is reached); decoding skips splits already scored.
 set -euo pipefail
 
-REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-cd "$REPO_ROOT"
-source examples/recipe_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../recipe_lib.sh"
 WORK=${WORK:-exp/librispeech}
 DATA=$WORK/manifests
-SYSTEMS=${SYSTEMS:-"birq bestrq"}
 FINETUNES=${FINETUNES:-"100h 10h"}
 TEST_SETS=${TEST_SETS:-"dev_clean dev_other test_clean test_other"}
 

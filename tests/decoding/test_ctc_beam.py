@@ -8,6 +8,7 @@ import torch
 from fairseq.data import Dictionary
 
 from birq_fairseq.decoding import CtcBeamDecoder, CtcGreedyDecoder
+from birq_fairseq.decoding.ctc_beam import word_list_unigrams
 from birq_fairseq.lm.build_arpa import arpa_text, estimate
 from birq_fairseq.tasks.birq_ctc_eval import BirqCtcEvalConfig, check_decoder_config
 
@@ -149,11 +150,9 @@ def test_lm_options_need_beam_and_an_existing_file(tmp_path):
 def test_an_explicit_unigram_list_replaces_the_one_read_from_the_arpa(letters, lm_path, tmp_path):
     """``--lm-unigrams`` (needed with a binary LM, which has no readable vocabulary): the
     first column of each line, and the decoder keeps to that vocabulary, not the ARPA's."""
-    from birq_fairseq.tasks.birq_ctc_eval import read_unigrams
-
     vocabulary = tmp_path / "words.txt"
     vocabulary.write_text("THE 7\nKAT 1\n\nSAT 3\n")
-    unigrams = read_unigrams(str(vocabulary))
+    unigrams = word_list_unigrams(str(vocabulary))
     assert unigrams == ["THE", "KAT", "SAT"]
     utterance = spell("THE CAT SAT", {4: {"K": 0.5, "C": 0.45}})
     model, sample = batch(letters, [utterance])

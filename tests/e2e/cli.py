@@ -52,7 +52,8 @@ def pretrain(config: str, data: Path, save_dir: Path, *overrides: str) -> str:
     )
 
 
-def finetune(data: Path, w2v_path: Path, save_dir: Path, *overrides: str) -> str:
+def finetune(data: Path, w2v_path: Path, save_dir: Path, *overrides: str,
+             config: str = "demo") -> str:
     return run_cli(
         "fairseq-hydra-train",
         f"task.data={data}",
@@ -62,7 +63,7 @@ def finetune(data: Path, w2v_path: Path, save_dir: Path, *overrides: str) -> str
         "--config-dir",
         "config/finetuning",
         "--config-name",
-        "demo",
+        config,
     )
 
 

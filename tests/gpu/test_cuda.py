@@ -24,7 +24,6 @@ from ..e2e.cli import (
     generate,
     hypotheses,
     pretrain,
-    run_cli,
     train_metric,
     update_losses,
 )
@@ -176,12 +175,8 @@ def test_paper_c2_configs_pretrain_and_finetune_at_full_size_on_one_gpu(tiny_cor
     assert sum(v.numel() for k, v in state["model"].items() if "quantizer" not in k) > 140e6
 
     finetuned = tmp_path / "finetuned"
-    run_cli(
-        "fairseq-hydra-train", f"task.data={tiny_corpus / 'finetune'}",
-        f"model.w2v_path={pretrained / 'checkpoint_last.pt'}", f"checkpoint.save_dir={finetuned}",
-        *one_gpu, "model.freeze_finetune_updates=0",
-        "--config-dir", "config/finetuning", "--config-name", "base_10h",
-    )
+    finetune(tiny_corpus / "finetune", pretrained / "checkpoint_last.pt", finetuned, *one_gpu,
+             "model.freeze_finetune_updates=0", config="base_10h")
     results = tmp_path / "results"
     generate(tiny_corpus / "finetune", finetuned / "checkpoint_last.pt", "test", results)
     assert re.search(r"WER: [\d.]+", (results / "generate-test.txt").read_text())
