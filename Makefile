@@ -22,7 +22,7 @@ DEMO_LM_OPTIONS := --ctc-decoder beam --lm-path $(DEMO_LM) --lm-weight 0.5 --wor
 	--beam 50
 
 .PHONY: install system-deps test test-fast lint demo demo-corpus demo-pretrain \
-	demo-finetune demo-lm demo-evaluate clean-demo
+	demo-finetune demo-lm demo-evaluate demo-label-quality clean-demo
 
 install: $(INSTALLED)
 
@@ -90,7 +90,24 @@ demo-evaluate: demo-finetune demo-lm
 		tail -n 1 $(DEMO_RESULTS)/$(PRETRAIN_CONFIG)/$$decoder/generate-$$split.txt; \
 	done; done
 
-demo: demo-evaluate
+# What the pretrained labels and layers know about phones, beside a random-init twin of the
+# same model (PocketSphinx alignments of the real test speech); the two run side by side.
+DEMO_LABEL_QUALITY := $(DEMO_RESULTS)/$(PRETRAIN_CONFIG)/label_quality
+LABEL_QUALITY := OMP_NUM_THREADS=1 $(PY) -m birq_fairseq.label_quality
+LABEL_QUALITY_OPTIONS := manifests/demo/finetune test_real --kmeans 100
+demo-label-quality: demo-pretrain
+	@mkdir -p $(DEMO_LABEL_QUALITY)
+	@$(LABEL_QUALITY) checkpoints/$(PRETRAIN_CONFIG)/checkpoint_last.pt $(LABEL_QUALITY_OPTIONS) \
+		--json $(DEMO_LABEL_QUALITY)/pretrained.json > $(DEMO_LABEL_QUALITY)/pretrained.txt & \
+	pretrained=$$!; \
+	$(LABEL_QUALITY) config/pretraining/$(PRETRAIN_CONFIG).yaml $(LABEL_QUALITY_OPTIONS) \
+		--json $(DEMO_LABEL_QUALITY)/random_init.json > $(DEMO_LABEL_QUALITY)/random_init.txt \
+		&& wait $$pretrained
+	@echo; echo "label quality of $(PRETRAIN_CONFIG) (tables: $(DEMO_LABEL_QUALITY)/*.txt)"
+	@$(PY) -m birq_fairseq.label_quality.compare $(DEMO_LABEL_QUALITY)/pretrained.json \
+		$(DEMO_LABEL_QUALITY)/random_init.json --names pretrained "random init"
+
+demo: demo-evaluate demo-label-quality
 
 clean-demo:
 	rm -rf data/demo manifests/demo checkpoints/birq_demo checkpoints/bestrq_demo \

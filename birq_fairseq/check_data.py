@@ -30,6 +30,7 @@ from birq_fairseq.data.manifest_checks import (
     check_split,
 )
 from birq_fairseq.data.manifests import MANIFEST_SUFFIX
+from birq_fairseq.tools import tool_parser
 
 LABEL_NAME = re.compile(r"[A-Za-z0-9_]+")
 
@@ -58,9 +59,9 @@ def non_negative_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m birq_fairseq.check_data",
-        description=__doc__.split("\n\n")[0],
+    parser = tool_parser(
+        "birq_fairseq.check_data",
+        __doc__,
         epilog="Exit status: 0 no errors (warnings allowed), 1 errors, 2 usage error.",
     )
     parser.add_argument("data", help="folder of SPLIT.tsv manifests (task.data)")

@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from .tools import tool_parser
+
 POLL_SECONDS = 0.2
 TAIL_LINES = 30
 
@@ -90,8 +92,9 @@ def report_failure(failed: list[int], codes: list, logs: list) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
+    parser = tool_parser(
+        "birq_fairseq.cpu_ddp",
+        __doc__,
         usage="python -m birq_fairseq.cpu_ddp [-n N] -- FAIRSEQ_HYDRA_TRAIN_ARGS...",
     )
     parser.add_argument("-n", "--nprocs", type=int, default=2, help="number of CPU ranks")

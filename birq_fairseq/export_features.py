@@ -9,7 +9,6 @@ writes one ``.npy`` per utterance instead, named after its audio file. Pretraine
 (``birq``) and fine-tuned (``wav2vec_ctc`` on a birq encoder) checkpoints both work.
 """
 
-import argparse
 import shutil
 import sys
 from dataclasses import dataclass
@@ -24,8 +23,10 @@ from fairseq.models import build_model
 from torch.nn.utils.rnn import pad_sequence
 from tqdm import tqdm
 
-from .data.manifest_checks import parse_manifest
+from . import plugin  # noqa: F401  (registers the birq model; checkpoint classes)
+from .data.manifests import format_load_error, parse_manifest
 from .models.birq import BirqModel
+from .tools import tool_parser
 
 # Utterances are read in windows of manifest order and batched by length inside a window:
 # padding stays small and at most one window of features waits to be written in order.
@@ -131,7 +132,7 @@ class HubertDumpWriter:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = tool_parser("birq_fairseq.export_features", __doc__)
     parser.add_argument("checkpoint", help="birq pretraining or wav2vec_ctc fine-tuning .pt")
     parser.add_argument("data", help="folder holding the manifest SPLIT.tsv")
     parser.add_argument("split", help="manifest name without .tsv (train, valid, ...)")
@@ -142,7 +143,8 @@ def main(argv=None) -> int:
                         help="hubert: one .npy + .len per shard; per-utterance: a .npy each")
     parser.add_argument("--max-tokens", type=int, default=1_600_000,
                         help="padded audio samples per batch")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                        help="torch device to run the encoder on (default %(default)s)")
     parser.add_argument("--shard-id", type=int, default=0, help="this job's shard (0-based)")
     parser.add_argument("--num-shards", type=int, default=1,
                         help="split the manifest into this many contiguous shards")
@@ -155,7 +157,7 @@ def main(argv=None) -> int:
         parser.error(f"{manifest}: no such manifest")
     parsed = parse_manifest(manifest)
     if parsed.problems:
-        parser.error("\n".join(str(problem) for problem in parsed.problems))
+        parser.error(format_load_error(args.data, args.split, parsed.problems))
     encoder = load_encoder(args.checkpoint)
     num_layers = len(encoder.model.encoder.layers)
     if not 0 <= args.layer <= num_layers:

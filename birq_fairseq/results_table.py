@@ -5,10 +5,11 @@ Reads every ``RESULTS_DIR/MODEL/DECODER/generate-SPLIT.txt`` (the layout the rec
 write) and prints a row per model and decoder, a column per split.
 """
 
-import argparse
 import re
 import sys
 from pathlib import Path
+
+from .tools import tool_parser
 
 WER_LINE = re.compile(r"WER: ([\d.]+)")
 
@@ -41,7 +42,7 @@ def markdown(table: dict[tuple[str, str], dict[str, float]]) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = tool_parser("birq_fairseq.results_table", __doc__)
     parser.add_argument("results", type=Path, help="folder of MODEL/DECODER/generate-*.txt")
     args = parser.parse_args(argv)
     table = collect(args.results)

@@ -3,8 +3,11 @@
 Reads the per-update lines that fairseq prints with ``common.log_format=simple`` (``epoch 001:
 10 / 112 loss=..., num_updates=10``) or ``json`` (``{"epoch": 1, "update": ..., "loss": ...}``),
 and writes one PNG per metric with a curve per log: both losses, both accuracies, codes used,
-label perplexities and how often the Gumbel pick is the nearest code. Each run is labelled by
-its file name, so several runs (BiRQ vs BEST-RQ, seeds) compare on one plot.
+top-code shares, label perplexities, the enhanced projections' effective rank and how often
+the Gumbel pick is the nearest code; and, from the validation lines, ``valid_*`` curves of the
+loss, the anchor accuracy and the label quality (PNMI and purities, with
+``task.phone_alignments``). Each run is labelled by its file name, so several runs (BiRQ vs
+BEST-RQ, seeds) compare on one plot.
 """
 
 import argparse
@@ -17,15 +20,24 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-METRICS = (
+TRAIN_METRICS = (
     "loss", "loss_anchor", "loss_enhanced", "acc_anchor", "acc_enhanced", "anchor_codes_used",
-    "enhanced_codes_used", "anchor_ppl", "enhanced_ppl", "gumbel_nearest",
+    "enhanced_codes_used", "anchor_top_share", "enhanced_top_share", "anchor_ppl",
+    "enhanced_ppl", "enhanced_rank", "gumbel_nearest", "w1",
 )
+VALID_METRICS = tuple(f"valid_{name}" for name in (
+    "loss", "acc_anchor", "acc_enhanced", "pnmi_anchor", "pnmi_enhanced", "pnmi_gumbel",
+    "phone_purity_anchor", "phone_purity_enhanced", "cluster_purity_anchor",
+    "cluster_purity_enhanced",
+))
+METRICS = TRAIN_METRICS + VALID_METRICS
 SIMPLE_LINE = re.compile(r"^epoch \d+:\s+\d+ / \d+ (.*)$")
+SIMPLE_VALID_LINE = re.compile(r"^epoch \d+ \| valid on '[^']+' subset \| (.*)$")
 
 
 def parse_log(text: str) -> dict[str, list[tuple[int, float]]]:
-    """{metric: [(update, value), ...]} from fairseq's per-update training lines."""
+    """{metric: [(update, value), ...]} from fairseq's per-update training lines and its
+    validation lines (as ``valid_*``)."""
     curves: dict[str, list[tuple[int, float]]] = {}
     for line in text.splitlines():
         fields = _fields(line)
@@ -43,13 +55,23 @@ def _fields(line: str) -> dict[str, str] | None:
     if match:
         pairs = (item.split("=", 1) for item in match.group(1).split(", ") if "=" in item)
         return {key.strip(): value.strip() for key, value in pairs}
+    match = SIMPLE_VALID_LINE.match(line.strip())
+    if match:
+        pairs = (item.strip().split(" ", 1) for item in match.group(1).split(" | "))
+        fields = {f"valid_{pair[0]}": pair[1] for pair in pairs if len(pair) == 2}
+        fields["num_updates"] = fields.pop("valid_num_updates", "")
+        return fields if fields["num_updates"] else None
     start = line.find("{")
-    if start < 0 or '"train_inner"' not in line and '"num_updates"' not in line:
+    if start < 0 or '"train_inner"' not in line and 'num_updates"' not in line:
         return None
     try:
         record = json.loads(line[start:])
     except json.JSONDecodeError:
         return None
+    if "valid_num_updates" in record:
+        fields = {key: str(value) for key, value in record.items() if key.startswith("valid_")}
+        fields["num_updates"] = fields.pop("valid_num_updates")
+        return fields
     return {key.removeprefix("train_inner_"): str(value) for key, value in record.items()}
 
 

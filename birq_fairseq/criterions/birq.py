@@ -9,6 +9,7 @@ masked frame. The weights are the model's ``enhanced_weight`` (w1) and ``anchor_
 """
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -18,6 +19,8 @@ from fairseq.dataclass import FairseqDataclass
 from omegaconf import II
 from torch import Tensor
 
+from ..modules.enhanced_targets import effective_rank
+
 
 @dataclass
 class BirqCriterionConfig(FairseqDataclass):
@@ -25,11 +28,19 @@ class BirqCriterionConfig(FairseqDataclass):
     anchor_weight: float = II("model.anchor_weight")
 
 
-def code_usage(targets: Tensor, num_codes: int) -> tuple[Tensor, Tensor]:
-    """Distinct codes used and perplexity of the code distribution, averaged over codebooks.
+class CodeUsage(NamedTuple):
+    used: Tensor
+    perplexity: Tensor
+    top_share: Tensor
 
-    ``targets`` (M, G) code indices. Both are per-batch statistics: a collapsing quantizer
-    shows as few codes and a perplexity near 1.
+
+def code_usage(targets: Tensor, num_codes: int) -> CodeUsage:
+    """Distinct codes used, perplexity of the code distribution and the share of frames that
+    carry the batch's most frequent code, averaged over codebooks.
+
+    ``targets`` (M, G) code indices. All are per-batch statistics: a collapsing quantizer
+    shows as few codes and a perplexity near 1, and an accuracy is worth only what it gains
+    over the top share (what always predicting the most frequent code scores).
     """
     groups = targets.size(1)
     offsets = torch.arange(groups, device=targets.device) * num_codes
@@ -38,7 +49,7 @@ def code_usage(targets: Tensor, num_codes: int) -> tuple[Tensor, Tensor]:
     used = (counts > 0).sum(dim=1).float().mean()
     probs = counts / counts.sum(dim=1, keepdim=True).clamp(min=1.0)
     entropy = -torch.special.xlogy(probs, probs).sum(dim=1)
-    return used, entropy.exp().mean()
+    return CodeUsage(used, entropy.exp().mean(), probs.max(dim=1).values.mean())
 
 
 @register_criterion("birq", dataclass=BirqCriterionConfig)
@@ -59,12 +70,13 @@ class BirqCriterion(FairseqCriterion):
             reduction="sum",
         ) / num_codebooks
         loss = self.anchor_weight * anchor_loss
-        anchor_used, anchor_ppl = code_usage(anchor_targets, num_codes)
+        anchor_usage = code_usage(anchor_targets, num_codes)
         logging_output = {
             "loss_anchor": anchor_loss.detach(),
             "correct_anchor": (anchor_logits.argmax(-1) == anchor_targets).sum() / num_codebooks,
-            "anchor_codes_used": anchor_used,
-            "anchor_ppl": anchor_ppl,
+            "anchor_codes_used": anchor_usage.used,
+            "anchor_ppl": anchor_usage.perplexity,
+            "anchor_top_share": anchor_usage.top_share,
         }
         has_enhanced = "enhanced_logits" in net_output
         if self.enhanced_weight > 0 and not has_enhanced:
@@ -78,14 +90,18 @@ class BirqCriterion(FairseqCriterion):
             picks = net_output["enhanced_picks"]
             log_probs = F.log_softmax(enhanced_logits, dim=-1)
             enhanced_loss = -(enhanced_targets * log_probs).sum()
-            loss = loss + self.enhanced_weight * enhanced_loss
-            enhanced_used, enhanced_ppl = code_usage(picks.unsqueeze(1), enhanced_logits.size(1))
+            weight = self.enhanced_weight * net_output.get("enhanced_weight_scale", 1.0)
+            loss = loss + weight * enhanced_loss
+            enhanced_usage = code_usage(picks.unsqueeze(1), enhanced_logits.size(1))
             logging_output.update(
                 loss_enhanced=enhanced_loss.detach(),
                 correct_enhanced=(enhanced_logits.argmax(-1) == picks).sum(),
-                enhanced_codes_used=enhanced_used,
-                enhanced_ppl=enhanced_ppl,
+                enhanced_codes_used=enhanced_usage.used,
+                enhanced_ppl=enhanced_usage.perplexity,
+                enhanced_top_share=enhanced_usage.top_share,
+                enhanced_rank=effective_rank(net_output["enhanced_projections"]),
                 gumbel_nearest=(picks == net_output["enhanced_nearest"]).sum(),
+                enhanced_weight_now=weight,
             )
         logging_output.update(
             loss=loss.detach(),
@@ -110,6 +126,7 @@ class BirqCriterion(FairseqCriterion):
         metrics.log_scalar("acc_anchor", total("correct_anchor") / masked, sample_size, round=4)
         metrics.log_scalar("anchor_codes_used", total("anchor_codes_used") / batches, round=1)
         metrics.log_scalar("anchor_ppl", total("anchor_ppl") / batches, round=1)
+        metrics.log_scalar("anchor_top_share", total("anchor_top_share") / batches, round=3)
         metrics.log_scalar(
             "mask_fraction", sample_size / max(total("num_frames"), 1), round=3
         )
@@ -124,6 +141,11 @@ class BirqCriterion(FairseqCriterion):
                 "enhanced_codes_used", total("enhanced_codes_used") / batches, round=1
             )
             metrics.log_scalar("enhanced_ppl", total("enhanced_ppl") / batches, round=1)
+            metrics.log_scalar(
+                "enhanced_top_share", total("enhanced_top_share") / batches, round=3
+            )
+            metrics.log_scalar("enhanced_rank", total("enhanced_rank") / batches, round=2)
+            metrics.log_scalar("w1", total("enhanced_weight_now") / batches, round=4)
             metrics.log_scalar(
                 "gumbel_nearest", total("gumbel_nearest") / masked, sample_size, round=3
             )

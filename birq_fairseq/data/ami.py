@@ -17,7 +17,6 @@ microphones, the 150 h fine-tuning set) and ``DEST/dict.ltr.txt``; every output 
 exists is kept, so a stopped run restarts where it was.
 """
 
-import argparse
 import itertools
 import re
 import sys
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import soundfile as sf
 
+from ..tools import tool_parser
 from .audio_io import TARGET_SAMPLE_RATE, write_wav16
 from .manifests import (
     LETTERS_SUFFIX,
@@ -194,7 +194,7 @@ def prepare(audio_root: Path, annotations: Path, dest: Path) -> dict[str, int]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = tool_parser("birq_fairseq.data.ami", __doc__)
     parser.add_argument("--audio", type=Path, required=True,
                         help="the amicorpus folder (MEETING/audio/*.wav)")
     parser.add_argument("--annotations", type=Path, required=True,

@@ -29,10 +29,18 @@ Everything is converted to 16 kHz mono PCM_16 wav under ``--audio-out`` (``real/
   ``finetune/test_real.*``: 20 % of the asterisk prompt texts, with all their recordings;
   ``finetune/test.*``: the union of both.
 
+Phone alignments (``SPLIT.phn``, one phone per 10 ms frame, see
+``birq_fairseq.alignment.phone_alignments``) come with the valid and test splits, for
+measuring label quality: synthetic speech carries the exact phoneme segments that
+libespeak-ng reports while it speaks (espeak-ng's phoneme names), real speech is
+force-aligned with PocketSphinx (CMU phones); utterances that PocketSphinx cannot align are
+left out of the ``.phn`` file with a count.  Each utterance's alignment is kept beside its
+audio (``.phn``) so reruns need not redo it.
+
 The test sets share neither audio nor sentence text with pretrain/finetune train or valid,
-and train and valid share no sentence text.  Reruns skip synthesis and conversion of files
-that exist (synthetic file names carry a hash of text, voice, speed and pitch) and rewrite
-the manifests, which is cheap.
+and train and valid share no sentence text.  Reruns skip synthesis, conversion and
+alignment of files that exist (synthetic file names carry a hash of text, voice, speed and
+pitch) and rewrite the manifests, which is cheap.
 """
 
 import argparse
@@ -40,10 +48,7 @@ import gzip
 import hashlib
 import random
 import re
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -53,6 +58,15 @@ from pathlib import Path
 
 import soundfile as sf
 
+from birq_fairseq.alignment import espeak_synth
+from birq_fairseq.alignment.phone_alignments import (
+    ALIGNMENT_SUFFIX,
+    num_phone_frames,
+    segments_to_frames,
+    utterance_id,
+    write_alignments,
+)
+from birq_fairseq.alignment.pocketsphinx_align import AlignmentError, PocketsphinxAligner
 from birq_fairseq.data.audio_io import (
     TARGET_SAMPLE_RATE,
     convert_to_wav16,
@@ -66,9 +80,11 @@ from birq_fairseq.data.manifests import (
     split_ids,
     write_labels,
     write_letter_dictionary,
+    write_lines_atomically,
     write_manifest,
 )
 from birq_fairseq.data.text_normalization import normalize_transcript
+from birq_fairseq.tools import tool_parser
 
 ASTERISK_SOUNDS = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
 ASTERISK_PREFIX = "real/asterisk/"  # utterance ids of the prompts, under the audio folder
@@ -82,7 +98,6 @@ POCKETSPHINX_SETS = (("librivox", "transcription"), ("cards", "cards.transcripti
 # Sphinx transcription line: "<s> words </s> (file_id)".
 SPHINX_LINE_RE = re.compile(r"^<s>(?P<text>.*)</s>\s*\((?P<file_id>[^)]+)\)\s*$")
 
-ESPEAK = "espeak-ng"
 VOICE_ACCENTS = ("en", "en-us", "en-gb-x-rp", "en-gb-scotland", "en-029")
 VOICE_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4")
 HELD_OUT_ACCENTS = ("en-029",)
@@ -102,6 +117,9 @@ TEST_REAL_FRACTION = 0.2  # share of asterisk prompt texts held out as test_real
 VALID_FRACTION = 0.1  # share of the remaining texts used for validation
 FINETUNE_SYNTH_FRACTION = 0.5  # share of synthetic training audio that is labelled
 WORKERS = 2
+# Splits that get a phone alignment file (what label quality is measured on).
+ALIGNED_SPLITS = ("pretrain/valid", "finetune/valid", "finetune/test_synth",
+                  "finetune/test_real", "finetune/test")
 PROGRESS_EVERY = 200
 
 SECONDS_PER_HOUR = 3600
@@ -346,15 +364,24 @@ def synthetic_utterances(count: int, seed: int, excluded_texts: set[str]) -> lis
 # --- audio ---------------------------------------------------------------------------------
 
 
+def alignment_sidecar(audio: Path) -> Path:
+    """Where one utterance's phone alignment is kept: beside its audio. An empty file
+    records that the aligner failed on it."""
+    return audio.with_suffix(ALIGNMENT_SUFFIX)
+
+
+def write_sidecar(audio: Path, phones: Sequence[str]) -> None:
+    write_lines_atomically(alignment_sidecar(audio), [",".join(phones)] if phones else [])
+
+
 def synthesize(sentence: str, voice: str, speed: int, pitch: int, destination: Path) -> int:
-    """Speak ``sentence`` with espeak-ng into a 16 kHz wav; returns its length in samples."""
-    with tempfile.TemporaryDirectory() as tmp:
-        raw = Path(tmp) / "espeak.wav"
-        command = [ESPEAK, "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(raw)]
-        subprocess.run([*command, sentence], check=True, capture_output=True)
-        audio, rate = sf.read(str(raw), dtype="float32")
-    audio = resample(audio, rate)
+    """Speak ``sentence`` with libespeak-ng into a 16 kHz wav and keep its exact phone
+    alignment beside it; returns the length in samples."""
+    speech = espeak_synth.synthesize(sentence, voice, speed, pitch)
+    audio = resample(speech.audio, speech.sample_rate)
     write_wav16(destination, audio)
+    frames = num_phone_frames(len(audio), TARGET_SAMPLE_RATE)
+    write_sidecar(destination, segments_to_frames(speech.segments, frames))
     return len(audio)
 
 
@@ -362,7 +389,48 @@ def _needs_audio(utterance: Utterance, audio_out: Path) -> bool:
     target = audio_out / utterance.rel_path
     if utterance.source is not None:
         return not is_up_to_date(utterance.source, target)
-    return not target.exists()
+    return not target.exists() or not alignment_sidecar(target).exists()
+
+
+_aligner: PocketsphinxAligner | None = None
+
+
+def force_align(audio_path: Path, words: str) -> bool:
+    """Align one real recording with PocketSphinx (one aligner per worker process) and keep
+    the result beside it; returns whether it aligned."""
+    global _aligner
+    if _aligner is None:
+        _aligner = PocketsphinxAligner()
+    audio, _ = sf.read(str(audio_path), dtype="float32")
+    try:
+        segments = _aligner.align(audio, words).phones
+    except AlignmentError:
+        write_sidecar(audio_path, [])
+        return False
+    write_sidecar(audio_path, segments_to_frames(segments, num_phone_frames(len(audio),
+                                                                            TARGET_SAMPLE_RATE)))
+    return True
+
+
+def align_real_speech(utterances: Sequence[Utterance], audio_root: Path) -> None:
+    """Force-align the real recordings among ``utterances`` that have no alignment yet."""
+    todo = []
+    for utterance in utterances:
+        audio = audio_root / utterance.rel_path
+        sidecar = alignment_sidecar(audio)
+        if utterance.origin == REAL and not is_up_to_date(audio, sidecar):
+            todo.append((audio, utterance.text))
+    print(f"alignment: {len(todo)} real recordings to align with PocketSphinx")
+    if not todo:
+        return
+    with ProcessPoolExecutor(WORKERS) as pool:
+        aligned = sum(pool.map(force_align, *zip(*todo)))
+    print(f"  aligned {aligned}/{len(todo)} (the rest are left out of the .phn files)")
+
+
+def read_sidecar(audio: Path) -> list[str] | None:
+    text = alignment_sidecar(audio).read_text(encoding="utf-8").strip()
+    return text.split(",") if text else None
 
 
 def _submit(pool: ProcessPoolExecutor, utterance: Utterance, audio_out: Path) -> Future[int]:
@@ -379,8 +447,6 @@ def produce_audio(utterances: Sequence[Utterance], audio_out: Path) -> dict[str,
     print(f"audio: {len(utterances) - len(todo)} files up to date, {len(todo)} to make")
     lengths: dict[str, int] = {}
     if todo:
-        if any(u.origin == SYNTHETIC for u in todo) and shutil.which(ESPEAK) is None:
-            raise RuntimeError(f"{ESPEAK} not found: apt install espeak-ng")
         with ProcessPoolExecutor(WORKERS) as pool:
             futures = [(u.utt_id, _submit(pool, u, audio_out)) for u in todo]
             for done, (utt_id, future) in enumerate(futures, start=1):
@@ -457,8 +523,20 @@ def write_split_files(
         write_manifest(f"{prefix}{MANIFEST_SUFFIX}", audio_root, entries)
         if name.startswith("finetune/"):
             write_labels(prefix, [u.text for u in members], normalize=False)
+        if name in ALIGNED_SPLITS:
+            write_split_alignments(f"{prefix}{ALIGNMENT_SUFFIX}", members, audio_root)
     finetune = manifests / "finetune"
     write_letter_dictionary(finetune / "dict.ltr.txt", [finetune / "train.ltr"])
+
+
+def write_split_alignments(path: str, members: Sequence[Utterance], audio_root: Path) -> None:
+    alignments = {}
+    for utterance in members:
+        phones = read_sidecar(audio_root / utterance.rel_path)
+        if phones is not None:
+            alignments[utterance_id(utterance.rel_path)] = phones
+    write_alignments(path, alignments)
+    print(f"{path}: {len(alignments)} of {len(members)} utterances aligned")
 
 
 def summarize(splits: dict[str, list[Utterance]], lengths: dict[str, int]) -> dict[str, dict]:
@@ -515,6 +593,8 @@ def build_demo_corpus(
     print(f"dropped {len(candidates) - len(kept)} utterances outside {MIN_SECONDS}-{MAX_SECONDS} s")
 
     splits = assign_splits(kept, seed)
+    aligned = {u.utt_id: u for name in ALIGNED_SPLITS for u in splits[name]}
+    align_real_speech(sorted(aligned.values(), key=lambda u: u.utt_id), audio_root)
     write_split_files(splits, lengths, audio_root, Path(manifests))
     summary = summarize(splits, lengths)
     print(format_table(summary))
@@ -523,12 +603,16 @@ def build_demo_corpus(
 
 
 def parse_args(argv: Iterable[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--audio-out", type=Path, default=Path("data/demo"))
-    parser.add_argument("--manifests", type=Path, default=Path("manifests/demo"))
-    parser.add_argument("--synth-utterances", type=int, default=DEFAULT_SYNTH_UTTERANCES)
+    parser = tool_parser("birq_fairseq.data.demo_corpus", __doc__)
+    parser.add_argument("--audio-out", type=Path, default=Path("data/demo"),
+                        help="folder for the 16 kHz wavs and alignments (default %(default)s)")
+    parser.add_argument("--manifests", type=Path, default=Path("manifests/demo"),
+                        help="folder for pretrain/ and finetune/ (default %(default)s)")
+    parser.add_argument("--synth-utterances", type=int, default=DEFAULT_SYNTH_UTTERANCES,
+                        help="espeak-ng sentences to make (default %(default)s)")
     parser.add_argument("--real-limit", type=int, help="use only this many real recordings")
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=1,
+                        help="seed of sentences, voices and splits (default %(default)s)")
     return parser.parse_args(None if argv is None else list(argv))
 
 

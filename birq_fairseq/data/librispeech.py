@@ -35,6 +35,7 @@ from birq_fairseq.data.manifests import (
     write_lines_atomically,
     write_manifest,
 )
+from birq_fairseq.tools import tool_parser
 
 AUDIO_EXTENSION = "flac"
 TRANSCRIPT_SUFFIX = ".trans.txt"
@@ -146,36 +147,40 @@ def concatenate(out_prefix: Path, root: Path, prefixes: Sequence[Path]) -> int:
     return len(entries)
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+def build_parser() -> argparse.ArgumentParser:
+    parser = tool_parser("birq_fairseq.data.librispeech", __doc__)
+    commands = parser.add_subparsers(dest="command", required=True, help="what to write")
 
     manifest = commands.add_parser("manifest", help="DEST/<split_name>.tsv for each folder")
-    manifest.add_argument("--dest", type=Path, required=True)
-    manifest.add_argument("split_dirs", type=Path, nargs="+")
+    manifest.add_argument("--dest", type=Path, required=True, help="folder for the manifests")
+    manifest.add_argument(
+        "split_dirs", type=Path, nargs="+", help="LibriSpeech split folders (train-clean-100)"
+    )
 
     labels = commands.add_parser("labels", help="PREFIX.wrd and PREFIX.ltr for PREFIX.tsv")
-    labels.add_argument("tsvs", type=Path, nargs="+")
+    labels.add_argument("tsvs", type=Path, nargs="+", help="manifests written by 'manifest'")
 
     subset = commands.add_parser("subset", help="seeded random subset of a given duration")
-    subset.add_argument("tsv", type=Path)
-    subset.add_argument("out_prefix", type=Path)
-    subset.add_argument("--hours", type=float, required=True)
-    subset.add_argument("--seed", type=int, default=1)
+    subset.add_argument("tsv", type=Path, help="manifest to pick from (with its labels)")
+    subset.add_argument("out_prefix", type=Path, help="writes OUT_PREFIX.{tsv,wrd,ltr}")
+    subset.add_argument("--hours", type=float, required=True, help="duration to select")
+    subset.add_argument("--seed", type=int, default=1, help="seed of the random order")
 
     concat = commands.add_parser("concat", help="join manifests and labels under one root")
-    concat.add_argument("out_prefix", type=Path)
-    concat.add_argument("--root", type=Path, required=True)
-    concat.add_argument("prefixes", type=Path, nargs="+")
+    concat.add_argument("out_prefix", type=Path, help="writes OUT_PREFIX.{tsv,wrd,ltr}")
+    concat.add_argument(
+        "--root", type=Path, required=True, help="common folder of every input's audio root"
+    )
+    concat.add_argument("prefixes", type=Path, nargs="+", help="inputs PREFIX.{tsv,wrd,ltr}")
 
     dictionary = commands.add_parser("dictionary", help="dict.ltr.txt from .ltr files")
-    dictionary.add_argument("out_dict", type=Path)
-    dictionary.add_argument("ltr_files", type=Path, nargs="+")
-    return parser.parse_args(argv)
+    dictionary.add_argument("out_dict", type=Path, help="dictionary file to write")
+    dictionary.add_argument("ltr_files", type=Path, nargs="+", help="letter labels to count")
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+    args = build_parser().parse_args(argv)
     if args.command == "manifest":
         for split_dir in args.split_dirs:
             out_tsv = args.dest / f"{split_name(split_dir)}{MANIFEST_SUFFIX}"

@@ -7,7 +7,8 @@ the wrong audio, and a letter missing from the dictionary silently becomes ``<un
 checks find all of them up front and report each as a ``Problem``: the file, the 1-based line,
 what is wrong and how to fix it.
 
-Two levels:
+Two levels, both on the one manifest parser (``manifests.parse_manifest``, which
+``read_manifest`` uses too, so every tool words a bad manifest the same way):
 
 * ``check_manifest_header_and_columns``: manifest syntax only, no audio I/O, cheap enough
   for the pretraining task to run on every ``load_dataset``;
@@ -23,7 +24,7 @@ Problem kinds, errors unless marked: ``missing-manifest``, ``encoding``, ``heade
 import os
 import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -32,7 +33,18 @@ from pathlib import Path
 import soundfile as sf
 from tqdm import tqdm
 
-from birq_fairseq.data.manifests import MANIFEST_SUFFIX
+from birq_fairseq.data.manifests import (
+    MANIFEST_SUFFIX,
+    PREPARE_COMMAND,
+    ManifestLine,
+    ParsedManifest,
+    Problem,
+    decoded_lines,
+    encoding_problem,
+    format_load_error,  # noqa: F401  (the pretraining task imports it from here)
+    parse_manifest,
+    quoted,
+)
 
 DEFAULT_SAMPLE_RATE = 16_000
 # LogMelFrontend().min_samples() at 16 kHz: a 400-sample window plus 3 hops of 160 make the
@@ -43,7 +55,6 @@ DEFAULT_WORKERS = min(32, (os.cpu_count() or 1) + 4)  # I/O bound: more threads 
 TAIL_FRAMES = 16  # frames read at the end of each file to catch truncation
 PROGRESS_MIN_FILES = 1000  # smaller sets finish before a progress bar would help
 CHUNK_FILES = 1024  # files in flight at once, so a huge manifest does not queue a future per line
-MAX_QUOTED_CHARS = 80
 # fairseq's Dictionary adds these itself; label files may use them without listing them.
 SPECIAL_SYMBOLS = frozenset({"<s>", "<pad>", "</s>", "<unk>"})
 DICTIONARY_OVERWRITE_FLAG = "#fairseq:overwrite"
@@ -53,26 +64,6 @@ DECLARED_VS_ACTUAL = re.compile(r"^(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)
 # Declared sizes from here up are placeholders that writers streaming to a pipe leave, as they
 # cannot seek back to fill in the size (sox writes exactly this), not signs of truncation.
 STREAMING_PLACEHOLDER_BYTES = 0x7FFFF000
-PREPARE_COMMAND = "python -m birq_fairseq.data.prepare_corpus"
-CHECK_COMMAND = "python -m birq_fairseq.check_data"
-ENTRY_FORMAT = "'relative/path.wav<TAB>num_samples'"
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One finding at ``path:line`` (1-based; None when it concerns the whole file), with a
-    short ``kind`` that the summary counts, what is wrong and how to fix it."""
-
-    path: str
-    line: int | None
-    kind: str
-    message: str
-    fix: str
-
-    def format(self, severity: str) -> str:
-        """``path:line: severity: message; fix: fix``, the compiler style editors can jump to."""
-        where = self.path if self.line is None else f"{self.path}:{self.line}"
-        return f"{where}: {severity}: {self.message}; fix: {self.fix}"
 
 
 @dataclass
@@ -103,159 +94,6 @@ class CheckReport:
         self.utterances += other.utterances
 
 
-@dataclass(frozen=True)
-class ManifestLine:
-    """A well-formed manifest entry and the line it came from."""
-
-    line: int
-    rel_path: str
-    num_samples: int
-
-
-@dataclass
-class ParsedManifest:
-    """What fairseq's ``FileAudioDataset`` would read from a manifest, plus its problems.
-
-    ``header`` is line 1 stripped (None for an empty file); ``root`` is that header when it
-    names an existing directory, else None.  ``num_lines`` counts every line after the
-    header, well-formed or not: label files must have exactly that many lines.
-    """
-
-    header: str | None
-    root: str | None
-    entries: list[ManifestLine]
-    num_lines: int
-    problems: list[Problem]
-
-
-def quoted(text: str) -> str:
-    """``repr`` of ``text``, shortened so one huge bad line cannot flood the report."""
-    if len(text) > MAX_QUOTED_CHARS:
-        text = text[:MAX_QUOTED_CHARS] + "..."
-    return repr(text)
-
-
-def decoded_lines(path: str | Path) -> Iterator[tuple[int, str | None]]:
-    """``(line_number, text)`` for each line of a UTF-8 file, text None where it is not
-    UTF-8; lines split on newlines only, so numbers match what editors show."""
-    with open(path, "rb") as lines:
-        for number, raw in enumerate(lines, start=1):
-            try:
-                yield number, raw.decode("utf-8")
-            except UnicodeDecodeError:
-                yield number, None
-
-
-def encoding_problem(path: str, line: int) -> Problem:
-    return Problem(
-        path, line, "encoding", "line is not valid UTF-8", "re-save the file as UTF-8 text"
-    )
-
-
-def check_header(path: str, header: str) -> Problem | None:
-    """Line 1 must be the folder the audio paths are relative to, as fairseq joins them."""
-    if not header:
-        return Problem(
-            path,
-            1,
-            "header",
-            "line 1 is blank instead of the audio root directory",
-            "put the absolute path of the folder the audio paths are relative to on line 1",
-        )
-    if "\t" in header:
-        return Problem(
-            path,
-            1,
-            "header",
-            f"line 1 is {quoted(header)}, an entry, but line 1 must be the audio root directory",
-            "insert the absolute path of the folder the audio paths are relative to as a new "
-            "first line",
-        )
-    if not os.path.isdir(header):
-        where = (
-            "" if os.path.isabs(header) else f" (relative to the current directory {os.getcwd()})"
-        )
-        return Problem(
-            path,
-            1,
-            "header",
-            f"audio root {header!r} on line 1 is not an existing directory{where}",
-            "make line 1 the absolute path of the folder the audio paths are relative to",
-        )
-    return None
-
-
-def parse_entry(path: str, line: int, text: str) -> ManifestLine | Problem:
-    """Parse one entry line as fairseq does (strip, split on tabs), strictly: the size must
-    be a plain positive integer, the form ``prepare_corpus`` and wav2vec_manifest write."""
-    stripped = text.strip()
-    if not stripped:
-        return Problem(
-            path,
-            line,
-            "blank-line",
-            "blank line",
-            f"delete it: fairseq's loader expects {ENTRY_FORMAT} on every line after the first",
-        )
-    items = stripped.split("\t")
-    if len(items) != 2:
-        spaces = " (columns separated by spaces instead of a tab?)" if len(items) == 1 else ""
-        return Problem(
-            path,
-            line,
-            "columns",
-            f"expected 2 tab-separated columns (path, num_samples), found {len(items)}{spaces}: "
-            f"{quoted(stripped)}",
-            f"write {ENTRY_FORMAT}; paths cannot contain tabs",
-        )
-    rel_path, size = items
-    if not (size.isascii() and size.isdigit()) or int(size) == 0:
-        return Problem(
-            path,
-            line,
-            "size",
-            f"size {quoted(size)} is not a positive integer",
-            "write the utterance length in samples (soundfile.info(file).frames), or regenerate "
-            f"the manifest with {PREPARE_COMMAND}",
-        )
-    return ManifestLine(line, rel_path, int(size))
-
-
-def parse_manifest(path: str | Path) -> ParsedManifest:
-    """Read a whole manifest, collecting a ``Problem`` per bad line instead of stopping at the
-    first, so one run shows everything to fix.  No audio file is touched."""
-    name = str(path)
-    header: str | None = None
-    root: str | None = None
-    entries: list[ManifestLine] = []
-    problems: list[Problem] = []
-    num_lines = 0
-    for number, text in decoded_lines(path):
-        if number == 1:
-            header = (text or "").strip()
-            problem = encoding_problem(name, 1) if text is None else check_header(name, header)
-            if problem is None:
-                root = header
-            else:
-                problems.append(problem)
-            continue
-        num_lines += 1
-        parsed = encoding_problem(name, number) if text is None else parse_entry(name, number, text)
-        (entries if isinstance(parsed, ManifestLine) else problems).append(parsed)
-    if header is None:
-        problems.append(
-            Problem(
-                name,
-                1,
-                "header",
-                "the manifest is empty: no audio root directory on line 1",
-                f"write the audio root directory on line 1, then one {ENTRY_FORMAT} line per "
-                f"utterance ({PREPARE_COMMAND} writes such manifests)",
-            )
-        )
-    return ParsedManifest(header, root, entries, num_lines, problems)
-
-
 def check_manifest_header_and_columns(path: str | Path) -> list[Problem]:
     """Errors in the manifest's header, columns and size syntax, without any audio I/O.
 
@@ -263,22 +101,6 @@ def check_manifest_header_and_columns(path: str | Path) -> list[Problem]:
     turns fairseq's bare ``AssertionError`` on the first bad line into a list of fixes.
     """
     return parse_manifest(path).problems
-
-
-def format_load_error(
-    data_dir: str, split: str, problems: Sequence[Problem], limit: int = 10
-) -> str:
-    """The message of the error the task raises on a malformed manifest: the first ``limit``
-    problems, how many more there are, and the command that checks everything."""
-    lines = [f"malformed manifest {os.path.join(data_dir, split + MANIFEST_SUFFIX)}:"]
-    lines += [problem.format("error") for problem in problems[:limit]]
-    if len(problems) > limit:
-        lines.append(f"... and {len(problems) - limit} more")
-    lines.append(
-        f"run `{CHECK_COMMAND} {data_dir} --split {split}` to see all problems, including "
-        "those of the audio files and labels"
-    )
-    return "\n".join(lines)
 
 
 def too_short(path: str, entry: ManifestLine, sample_rate: int, min_samples: int) -> Problem:

@@ -1,14 +1,35 @@
-"""Transcript normalisation to the letter vocabulary of fairseq's LibriSpeech recipes.
+"""Transcript normalisation to the letter vocabulary of CTC fine-tuning.
 
-Fine-tuning targets are characters (A-Z, apostrophe and the word boundary ``|``), so
-every transcript is reduced to upper-case words over exactly that alphabet: numbers are
-spelled out the way a speaker reads them, symbols with a spoken form become words, and
-everything else is dropped.  Text that is only a bracketed annotation such as
-``[ascending tones]`` describes non-speech audio and normalises to the empty string.
+Fine-tuning targets are characters plus the word boundary ``|``, so every transcript is
+reduced to upper-case words over one alphabet (``ALPHABETS``):
+
+* ``ascii``: A-Z and the apostrophe, the letters of fairseq's LibriSpeech recipes.  Accents
+  are folded ("CAFÉ" -> "CAFE") and letters of other scripts dropped: right for English,
+  wrong for most other languages (Czech Ř and R would become one label, Russian nothing).
+* ``keep``: the letters of every script as the text writes them: Unicode NFC, upper case,
+  each combining mark kept with the letter it follows, so a language keeps its alphabet.
+
+In both, punctuation becomes a word break, only word-internal apostrophes survive, and text
+that is only a bracketed annotation such as ``[ascending tones]`` describes non-speech audio
+and normalises to the empty string.
+
+Reading a number aloud needs its language, so digits are spelled out only for a known
+``lang``: ``en`` with the speller below (the LibriSpeech convention: "1205" -> "ONE THOUSAND
+TWO HUNDRED FIVE", "21st", "3.5", "%" and "&" too), any other language of the ``num2words``
+package for plain integers.  Otherwise numbers (and "%", "&") stay as written, and
+``unspelled`` finds them so that the user can spell them in the transcripts.
 """
 
+import functools
 import re
 import unicodedata
+from collections.abc import Callable
+
+ALPHABETS = ("ascii", "keep")
+ENGLISH = "en"
+# Languages written without spaces between words: a spelled number stays joined to its
+# neighbours instead of becoming a word of its own.
+UNSPACED_LANGUAGES = frozenset({"ja", "th"})
 
 ONES = (
     "ZERO ONE TWO THREE FOUR FIVE SIX SEVEN EIGHT NINE TEN ELEVEN TWELVE THIRTEEN "
@@ -34,7 +55,11 @@ SPOKEN_SYMBOLS = {"%": " PERCENT ", "&": " AND "}
 # An integer (optionally with thousands separators), then a decimal part or an ordinal suffix.
 NUMBER_RE = re.compile(r"(\d+(?:,\d{3})*)(?:\.(\d+)|(st|nd|rd|th)\b)?", re.IGNORECASE)
 BRACKETED_RE = re.compile(r"\[[^\]]*\]")
-NOT_IN_ALPHABET_RE = re.compile(r"[^A-Z']+")
+# The ascii alphabet, plus the numbers and symbols that no language was given to spell.
+NOT_IN_ASCII_ALPHABET_RE = re.compile(f"[^A-Z'0-9{re.escape(''.join(SPOKEN_SYMBOLS))}]+")
+# A number as written: digits, maybe joined by separators whose meaning depends on the language
+# ("3,5" and "1.000" are 3.5 and 1000 in Dutch).
+NUMBER_TOKEN_RE = re.compile(r"\d+(?:[.,:/]\d+)*")
 NON_INTERNAL_APOSTROPHE_RE = re.compile(r"(?<![A-Z])'|'(?![A-Z])")
 TYPOGRAPHIC_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
 
@@ -116,29 +141,165 @@ def _to_ascii(text: str) -> str:
     return decomposed.encode("ascii", "ignore").decode("ascii")
 
 
-def normalize_transcript(text: str) -> str:
-    """Reduce a raw transcript to space-separated upper-case words over A-Z and "'".
+def _nfc_upper(text: str) -> str:
+    """Upper case, then NFC: upper-casing can decompose ("ǰ" -> "J" + combining caron)."""
+    return unicodedata.normalize("NFC", text.upper())
 
-    Returns "" when nothing speakable is left, e.g. for "[ascending tones]", so callers
-    can drop non-speech entries.
-    """
-    # Upper-case before folding to ASCII so that "ß" becomes "SS" rather than nothing.
-    text = BRACKETED_RE.sub(" ", _to_ascii(text.upper()))
+
+def _ascii_upper(text: str) -> str:
+    return _to_ascii(text.upper())
+
+
+def _english_numbers(text: str) -> str:
     text = NUMBER_RE.sub(_spell_number, text)
     for symbol, spoken in SPOKEN_SYMBOLS.items():
         text = text.replace(symbol, spoken)
-    text = NOT_IN_ALPHABET_RE.sub(" ", text)
-    text = NON_INTERNAL_APOSTROPHE_RE.sub(" ", text)
+    return text
+
+
+@functools.cache
+def _num2words(lang: str) -> Callable[[int], str]:
+    """num2words for ``lang``, imported only when a transcript needs a non-English speller."""
+    from num2words import CONVERTER_CLASSES, num2words
+
+    if lang not in CONVERTER_CLASSES:
+        raise ValueError(
+            f"cannot spell numbers in {lang!r}: give one of {', '.join(number_languages())}, "
+            "or none to leave numbers as written"
+        )
+    return functools.partial(num2words, lang=lang)
+
+
+def _other_language_numbers(text: str, lang: str, fold: Callable[[str], str]) -> str:
+    """Spell the plain integers of ``text`` with num2words; numbers with separators are left
+    as written, since "3,5" or "1.000" read differently from one language to the next."""
+    spell = _num2words(lang)
+    pad = "" if lang in UNSPACED_LANGUAGES else " "
+
+    def spelled(match: re.Match[str]) -> str:
+        digits = match.group(0)
+        if not digits.isdecimal():
+            return digits
+        try:
+            if (len(digits) > 1 and int(digits[0]) == 0) or int(digits) > MAX_SPELLED_INTEGER:
+                words = " ".join(spell(int(digit)) for digit in digits)
+            else:
+                words = spell(int(digits))
+        except (NotImplementedError, OverflowError):  # a range the language's speller lacks
+            return digits
+        return f"{pad}{fold(words)}{pad}"
+
+    return NUMBER_TOKEN_RE.sub(spelled, text)
+
+
+def _spell_numbers(text: str, lang: str | None, fold: Callable[[str], str]) -> str:
+    """Numbers (and "%", "&" in English) as words of ``lang``, cased and folded by ``fold``
+    like the rest of the text; None leaves them as written."""
+    if lang is None:
+        return text
+    if lang == ENGLISH:
+        return _english_numbers(text)
+    return _other_language_numbers(text, lang, fold)
+
+
+def _is_letter_or_mark(char: str) -> bool:
+    return unicodedata.category(char)[0] in "LM"
+
+
+def _keep_letters(text: str) -> str:
+    """The letters of any script in ``text``, each combining mark with the letter it follows,
+    numbers and symbols left unspelled, and word-internal apostrophes; everything else becomes
+    a space, except invisible format characters (soft hyphen, zero-width (non-)joiner), which
+    are removed so that they do not split a word."""
+    kept: list[str] = []
+    for char in text:
+        category = unicodedata.category(char)
+        if category[0] in "LN" or char in SPOKEN_SYMBOLS or char == "'":
+            kept.append(char)
+        elif category[0] == "M":
+            if kept and _is_letter_or_mark(kept[-1]):
+                kept.append(char)
+        elif category != "Cf":
+            kept.append(" ")
+    for index, char in enumerate(kept):
+        if char == "'":
+            before = kept[index - 1] if index > 0 else " "
+            after = kept[index + 1] if index + 1 < len(kept) else " "
+            if not (_is_letter_or_mark(before) and unicodedata.category(after)[0] == "L"):
+                kept[index] = " "
+    return "".join(kept)
+
+
+def normalize_transcript(text: str, alphabet: str = "ascii", lang: str | None = ENGLISH) -> str:
+    """Reduce a raw transcript to space-separated upper-case words over ``alphabet``.
+
+    ``lang`` is the language numbers are read in: ``en``, a num2words language code, or
+    None to leave them as written (see the module docstring).  The defaults are the English
+    recipes' normalisation.  Returns "" when nothing speakable is left, e.g. for
+    "[ascending tones]", so callers can drop non-speech entries.
+    """
+    if alphabet == "ascii":
+        # Upper-case before folding to ASCII so that "ß" becomes "SS" rather than nothing.
+        text = BRACKETED_RE.sub(" ", _ascii_upper(text))
+        text = NOT_IN_ASCII_ALPHABET_RE.sub(" ", _spell_numbers(text, lang, _ascii_upper))
+        text = NON_INTERNAL_APOSTROPHE_RE.sub(" ", text)
+    elif alphabet == "keep":
+        text = BRACKETED_RE.sub(" ", _nfc_upper(text).translate(TYPOGRAPHIC_APOSTROPHES))
+        text = _keep_letters(_spell_numbers(text, lang, _nfc_upper))
+    else:
+        raise ValueError(f"unknown alphabet {alphabet!r}: choose one of {', '.join(ALPHABETS)}")
     return " ".join(text.split())
+
+
+def number_languages() -> list[str]:
+    """The ``lang`` codes that spell numbers: ``en`` (built in) and every num2words language."""
+    from num2words import CONVERTER_CLASSES
+
+    return sorted({ENGLISH, *CONVERTER_CLASSES})
+
+
+def check_language(lang: str | None) -> None:
+    """Raise ValueError unless numbers can be spelled in ``lang`` (None: not spelled)."""
+    if lang is not None and lang != ENGLISH:
+        _num2words(lang)
+
+
+def unspelled(words: str) -> list[str]:
+    """The numbers and symbols that a normalised transcript still writes as such, e.g.
+    ["3", "%"]: no language was given to read them, or their reading depends on it ("3,5")."""
+    marked = "".join(
+        char if unicodedata.category(char)[0] == "N" or char in SPOKEN_SYMBOLS else " "
+        for char in words
+    )
+    return marked.split()
+
+
+def letters_outside_ascii(text: str) -> list[str]:
+    """The upper-case letters of ``text`` beyond A-Z, in order of appearance: those that the
+    ascii alphabet folds ("É" -> "E") or drops ("Ж")."""
+    return list(dict.fromkeys(c for c in _nfc_upper(text) if c.isalpha() and not c.isascii()))
+
+
+def letter_symbols(word: str) -> list[str]:
+    """The CTC symbols of a word: its characters, each with the combining marks that follow
+    it, so that a letter whose accent NFC cannot precompose is still one symbol."""
+    symbols: list[str] = []
+    for char in word:
+        if symbols and unicodedata.category(char)[0] == "M":
+            symbols[-1] += char
+        else:
+            symbols.append(char)
+    return symbols
 
 
 def words_to_letters(words: str) -> str:
     """Convert words to fairseq's ``.ltr`` format: "HI YOU" -> "H I | Y O U |".
 
     This is the target format of fairseq's ``examples/wav2vec/libri_labels.py``: one
-    space-separated symbol per character and ``|`` after every word.
+    space-separated symbol per character (``letter_symbols``) and ``|`` after every word.
     """
     tokens = words.split()
     if not tokens:
         raise ValueError("cannot spell an empty transcript")
-    return f" {WORD_BOUNDARY} ".join(" ".join(token) for token in tokens) + f" {WORD_BOUNDARY}"
+    letters = (" ".join(letter_symbols(token)) for token in tokens)
+    return f" {WORD_BOUNDARY} ".join(letters) + f" {WORD_BOUNDARY}"

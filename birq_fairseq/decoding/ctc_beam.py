@@ -12,6 +12,7 @@ import math
 import torch
 from fairseq.data import Dictionary
 
+from ..data.text_normalization import letter_symbols
 from .ctc_greedy import ctc_log_probs
 
 WORD_SEPARATOR = "|"
@@ -89,10 +90,11 @@ class CtcBeamDecoder:
         self.symbols_to_strip_from_output = {tgt_dict.bos(), tgt_dict.eos(), tgt_dict.pad()}
 
     def text_to_tokens(self, text: str) -> torch.Tensor:
-        """"A CAT" -> the ids of A | C A T | (fairseq's letter targets end with "|")."""
-        letters = [WORD_SEPARATOR if ch == " " else ch for ch in " ".join(text.split())]
-        if letters:
-            letters.append(WORD_SEPARATOR)
+        """"A CAT" -> the ids of A | C A T | (fairseq's letter targets end with "|"); a
+        letter and its combining marks are one symbol, as in the ``.ltr`` labels."""
+        letters = [
+            symbol for word in text.split() for symbol in (*letter_symbols(word), WORD_SEPARATOR)
+        ]
         return torch.tensor([self.tgt_dict.index(ch) for ch in letters], dtype=torch.long)
 
     @torch.no_grad()

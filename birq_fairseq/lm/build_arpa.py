@@ -12,11 +12,12 @@ an unseen word costs that weight times the lower-order probability, as the
 interpolation says. The discount per order is Ney's ``n1 / (n1 + 2 n2)``.
 """
 
-import argparse
 import math
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
+
+from ..tools import tool_parser
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 DEFAULT_DISCOUNT = 0.5
@@ -104,7 +105,7 @@ def read_sentences(paths) -> list[list[str]]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = tool_parser("birq_fairseq.lm.build_arpa", __doc__)
     parser.add_argument("text", nargs="+", help="transcript files, one sentence per line (.wrd)")
     parser.add_argument("--order", type=int, default=3, help="n-gram order")
     parser.add_argument("--out", required=True, help="ARPA file to write")

@@ -169,6 +169,36 @@ class BirqModel(BaseFairseqModel):
         finally:
             self.train(was_training)
 
+    def _clean_input(self, feats: Tensor, lengths: Tensor) -> Tensor:
+        """The unmasked input of the target pass; its subsampling runs without autograd
+        unless ``enhanced_grad_through_subsampling``."""
+        with torch.set_grad_enabled(
+            torch.is_grad_enabled() and self.cfg.enhanced_grad_through_subsampling
+        ):
+            return self._embed(feats, lengths)
+
+    def _clean_pass_without_dropout(
+        self, feats: Tensor, lengths: Tensor, padding: Tensor | None, k: int
+    ) -> Tensor:
+        """Layers 1..k on the unmasked input with dropout and LayerDrop off (eval mode) but
+        the gradient kept: the targets are then those the model would give at test time."""
+        was_training = self.training
+        self.eval()
+        try:
+            return self.encoder(self._clean_input(feats, lengths), padding, 0, k)
+        finally:
+            self.train(was_training)
+
+    def enhanced_weight_scale(self) -> float:
+        """The share of w1 in force at this update: 0 during the warm-up, then a linear ramp
+        to 1 (``enhanced_warmup_updates``, ``enhanced_ramp_updates``)."""
+        after_warmup = self.num_updates - self.cfg.enhanced_warmup_updates
+        if after_warmup < 0:
+            return 0.0
+        if self.cfg.enhanced_ramp_updates == 0:
+            return 1.0
+        return min(1.0, (after_warmup + 1) / self.cfg.enhanced_ramp_updates)
+
     # --- pretraining --------------------------------------------------------------------
     def forward(
         self,
@@ -198,19 +228,22 @@ class BirqModel(BaseFairseqModel):
         masked_feats = self._mask_input(feats, time_mask, generator)
         k = self.enhanced_layer
         clean_hidden = None
-        if self.builds_enhanced_targets and not self.cfg.detach_enhanced_targets:
+        shared_pass = (self.builds_enhanced_targets and not self.cfg.detach_enhanced_targets
+                       and self.cfg.enhanced_clean_dropout)
+        if shared_pass:
             both_padding = None if enc_padding is None else torch.cat([enc_padding, enc_padding])
             masked_in = self._embed(masked_feats, lengths)
-            with torch.set_grad_enabled(
-                torch.is_grad_enabled() and self.cfg.enhanced_grad_through_subsampling
-            ):
-                clean_in = self._embed(feats, lengths)
-            hidden = self.encoder(torch.cat([masked_in, clean_in]), both_padding, 0, k)
+            hidden = self.encoder(torch.cat([masked_in, self._clean_input(feats, lengths)]),
+                                  both_padding, 0, k)
             hidden, clean_hidden = hidden.chunk(2)
         else:
             hidden = self.encoder(self._embed(masked_feats, lengths), enc_padding, 0, k)
-            if self.builds_enhanced_targets:
+            if self.builds_enhanced_targets and self.cfg.detach_enhanced_targets:
                 clean_hidden = self._detached_clean_pass(feats, lengths, enc_padding, k)
+            elif self.builds_enhanced_targets:
+                clean_hidden = self._clean_pass_without_dropout(feats, lengths, enc_padding, k)
+        if clean_hidden is not None and self.cfg.enhanced_target_grad_scale != 1.0:
+            clean_hidden = GradMultiply.apply(clean_hidden, self.cfg.enhanced_target_grad_scale)
         hidden = self.encoder(hidden, enc_padding, k, None)
 
         predicted_from = hidden[time_mask]
@@ -227,15 +260,58 @@ class BirqModel(BaseFairseqModel):
         }
         if self.builds_enhanced_targets:
             valid = torch.arange(enc_frames, device=source.device)[None, :] < enc_lengths[:, None]
-            targets, picks, nearest = self.enhanced_quantizer(
-                clean_hidden, valid, time_mask, generator
-            )
+            labels = self.enhanced_quantizer(clean_hidden, valid, time_mask, generator)
             result.update(
                 enhanced_logits=self.enhanced_head(predicted_from),
-                enhanced_targets=targets,
-                enhanced_picks=picks,
-                enhanced_nearest=nearest,
+                enhanced_targets=labels.targets,
+                enhanced_picks=labels.picks,
+                enhanced_nearest=labels.nearest,
+                enhanced_projections=labels.projections,
+                enhanced_weight_scale=self.enhanced_weight_scale(),
             )
+        return result
+
+    @torch.no_grad()
+    def frame_labels(
+        self,
+        source: Tensor,
+        padding_mask: Tensor | None = None,
+        rng_seed: int | None = None,
+        all_layers: bool = False,
+    ) -> dict:
+        """The labels of every frame of the *unmasked* input, for measuring their quality.
+
+        Returns ``valid`` (B, T) at 40 ms per frame, ``feats`` the normalised log-mel (B, 4T,
+        n_mels), ``anchor`` (B, T, G) nearest anchor codes and, with an enhanced branch,
+        ``enhanced_nearest`` and ``enhanced_pick`` (B, T) (-1 at padding) from layer k; with
+        ``all_layers``, ``layers``: the output of every Conformer block (B, T, C). Runs the
+        encoder as it is (call ``eval()`` first for labels without dropout).
+        """
+        if self.anchor_quantizer is None:
+            raise RuntimeError("pretraining modules were removed; rebuild the model from its cfg")
+        feats, lengths = self.frontend(source, padding_mask)
+        enc_lengths = lengths // SUBSAMPLING_FACTOR
+        enc_frames = feats.size(1) // SUBSAMPLING_FACTOR
+        enc_padding = self._padding_mask(enc_lengths, enc_frames, padding_mask is not None)
+        valid = torch.arange(enc_frames, device=source.device)[None, :] < enc_lengths[:, None]
+        result = {
+            "valid": valid,
+            "feats": feats,
+            "anchor": self.anchor_quantizer(stack_frames(feats, SUBSAMPLING_FACTOR)),
+        }
+        layers: list[Tensor] = []
+        end = None if all_layers else self.enhanced_layer
+        if all_layers or self.builds_enhanced_targets:
+            self.encoder(self._embed(feats, lengths), enc_padding, 0, end, layers)
+        if all_layers:
+            result["layers"] = layers
+        if self.builds_enhanced_targets:
+            generator = self._generator(rng_seed, source.device)
+            labels = self.enhanced_quantizer(layers[self.enhanced_layer - 1], valid, valid,
+                                             generator)
+            for key, codes in (("enhanced_nearest", labels.nearest),
+                               ("enhanced_pick", labels.picks)):
+                result[key] = codes.new_full(valid.shape, -1).masked_scatter(valid, codes)
         return result
 
     # --- the wav2vec 2.0 interface that fairseq's fine-tuning and tools call --------------

@@ -138,6 +138,29 @@ class BirqConfig(FairseqDataclass):
                   "without autograd: ~1.5x instead of ~1.9x BEST-RQ's step on CPU, and "
                   "1.2x instead of 1.9x its peak memory"},
     )
+    enhanced_target_grad_scale: float = field(
+        default=1.0,
+        metadata={"help": "scale of F's gradient through the enhanced targets into layers "
+                  "1..k (fairseq's GradMultiply on the unmasked pass); at the defaults that "
+                  "gradient is ~5x the prediction path's and collapses the labels; 1: the "
+                  "published method, 0 < scale < 1 keeps the bilevel term but smaller"},
+    )
+    enhanced_clean_dropout: bool = field(
+        default=True,
+        metadata={"help": "run the unmasked pass with dropout (and LayerDrop), in one batch "
+                  "with the masked pass; false runs it as a separate pass without them, as a "
+                  "teacher's forward, keeping the gradient (slower: two passes)"},
+    )
+    enhanced_warmup_updates: int = field(
+        default=0,
+        metadata={"help": "train with w1 = 0 (anchor loss only) for this many updates, so that "
+                  "layer k learns something before its labels are trusted"},
+    )
+    enhanced_ramp_updates: int = field(
+        default=0,
+        metadata={"help": "after the warm-up, raise w1 linearly from 0 to enhanced_weight "
+                  "over this many updates"},
+    )
     detach_enhanced_targets: bool = field(
         default=False,
         metadata={"help": "stop F's gradient at the enhanced targets (the unmasked pass then "

@@ -80,6 +80,14 @@ def check_birq_config(cfg: BirqConfig):
     )
     _require(cfg.gumbel_tau > 0, "gumbel_tau", cfg.gumbel_tau, "the temperature must be > 0")
     _require(
+        cfg.enhanced_target_grad_scale >= 0,
+        "enhanced_target_grad_scale",
+        cfg.enhanced_target_grad_scale,
+        "must be >= 0 (use detach_enhanced_targets=true to stop the gradient)",
+    )
+    for name in ("enhanced_warmup_updates", "enhanced_ramp_updates"):
+        _require(getattr(cfg, name) >= 0, name, getattr(cfg, name), "must be >= 0")
+    _require(
         cfg.enhanced_logit_scale > 0,
         "enhanced_logit_scale",
         cfg.enhanced_logit_scale,

@@ -1,12 +1,34 @@
 """BiRQ's enhanced labels: a frozen random-projection quantizer on the model's own
 layer-k output, with a Gumbel-softmax pick that keeps the gradient."""
 
+from typing import NamedTuple
+
 import torch
 from torch import Tensor, nn
 
 from .gumbel import gumbel_softmax_select
 from .logmel import normalize_per_utterance
 from .random_projection_quantizer import RandomProjectionQuantizer
+
+
+class EnhancedLabels(NamedTuple):
+    targets: Tensor  # (M, num_codes) distributions that carry gradient to the hidden states
+    picks: Tensor  # (M,) the Gumbel-picked codes
+    nearest: Tensor  # (M,) the nearest codes
+    projections: Tensor  # (M, code_dim) what was compared with the codes, detached
+
+
+def effective_rank(vectors: Tensor) -> Tensor:
+    """exp(entropy of the normalised singular values) of ``vectors`` (M, D), between 1 and D
+    (Roy and Vetterli, 2007). Projections whose rank falls towards 1 all point one way, the
+    collapse that per-utterance standardisation does not prevent. The singular values come
+    from the D x D Gram matrix (in float64: the square root magnifies float32 rounding of the
+    small eigenvalues), which is cheap for the 16-dim projections."""
+    vectors = vectors.double()
+    gram = vectors.transpose(0, 1) @ vectors
+    singular = torch.linalg.eigvalsh(gram).clamp(min=0).sqrt()
+    probs = singular / singular.sum().clamp(min=torch.finfo(singular.dtype).tiny)
+    return torch.exp(-torch.special.xlogy(probs, probs).sum())
 
 
 class EnhancedTargetQuantizer(nn.Module):
@@ -49,17 +71,18 @@ class EnhancedTargetQuantizer(nn.Module):
         valid: Tensor,
         selected: Tensor,
         generator: torch.Generator | None = None,
-    ) -> tuple[Tensor, Tensor, Tensor]:
+    ) -> EnhancedLabels:
         """Labels for the ``selected`` frames of ``hidden`` (B, T, D); ``valid`` (B, T) marks
-        real frames. Returns ``(targets, picks, nearest)``: distributions (M, num_codes) that
-        carry gradient to ``hidden``, the picked codes (M,) and the nearest codes (M,)."""
+        real frames (over which the projections are standardised)."""
         projected = self.quantizer.project(self.norm(hidden.float()))
         if self.normalize_projection:
             batch, frames, groups, dim = projected.shape
             flat = normalize_per_utterance(projected.reshape(batch, frames, groups * dim), valid)
             projected = flat.view(batch, frames, groups, dim)
-        similarities = self.quantizer.code_similarities(projected[selected]).squeeze(-2)
+        projected = projected[selected]
+        similarities = self.quantizer.code_similarities(projected).squeeze(-2)
         targets, picks = gumbel_softmax_select(
             self.logit_scale * similarities, self.tau, self.hard, generator
         )
-        return targets, picks, similarities.detach().argmax(dim=-1)
+        nearest = similarities.detach().argmax(dim=-1)
+        return EnhancedLabels(targets, picks, nearest, projected.detach().flatten(1))

@@ -4,15 +4,26 @@ reproducible batches and no silently dropped data."""
 import logging
 import os
 from dataclasses import dataclass, field
+from typing import Optional
 
 import numpy as np
+import torch
 from fairseq.data.audio.raw_audio_dataset import RawAudioDataset
 from fairseq.data.text_compressor import TextCompressionLevel
 from fairseq.tasks import register_task
 from fairseq.tasks.audio_pretraining import AudioPretrainingConfig, AudioPretrainingTask
 
+from ..alignment.phone_alignments import (
+    FRAMES_PER_LABEL,
+    LABEL_FRAME_OFFSET,
+    PhoneInventory,
+    read_alignments,
+    utterance_id,
+)
 from ..data.manifest_checks import check_manifest_header_and_columns, format_load_error
 from ..data.seeded_audio_dataset import SeededFileAudioDataset
+from ..label_quality.metrics import contingency_table_torch
+from ..label_quality.validation_meters import log_label_quality
 from .collapse_guard import CollapseGuard
 
 logger = logging.getLogger(__name__)
@@ -37,6 +48,13 @@ class BirqPretrainingConfig(AudioPretrainingConfig):
     )
     collapse_stop: bool = field(
         default=False, metadata={"help": "stop training (with an error) instead of warning"}
+    )
+    phone_alignments: Optional[str] = field(  # noqa: UP045 (fairseq cannot parse X | None)
+        default=None,
+        metadata={"help": "suffix of frame-level phone alignments beside the manifests (e.g. "
+                  "'phn' reads DATA/valid.phn: 'uid<TAB>ph1,ph2,...', one phone per 10 ms); "
+                  "validation on a split that has one then logs PNMI and purities of the "
+                  "anchor and enhanced labels (pnmi_anchor, pnmi_enhanced, ...)"},
     )
 
 
@@ -87,7 +105,7 @@ class BirqPretrainingTask(AudioPretrainingTask):
         problems = check_manifest_header_and_columns(manifest)
         if problems:
             raise ValueError(format_load_error(self.cfg.data, split, problems))
-        self.datasets[split] = SeededFileAudioDataset(
+        dataset = SeededFileAudioDataset(
             manifest_path=manifest,
             sample_rate=task_cfg.sample_rate,
             max_sample_size=self.cfg.max_sample_size,
@@ -100,6 +118,24 @@ class BirqPretrainingTask(AudioPretrainingTask):
             ),
             seed=task_cfg.seed,
         )
+        self._attach_phones(split, dataset)
+        self.datasets[split] = dataset
+
+    def _attach_phones(self, split: str, dataset: SeededFileAudioDataset) -> None:
+        if not self.cfg.phone_alignments:
+            return
+        path = os.path.join(self.cfg.data, f"{split}.{self.cfg.phone_alignments.lstrip('.')}")
+        if not os.path.isfile(path):
+            logger.info(f"{split}: no phone alignments ({path}); no label quality for it")
+            return
+        alignments = read_alignments(path)
+        inventory = PhoneInventory.of(alignments)
+        phones = [alignments.get(utterance_id(name)) for name in dataset.manifest_paths()]
+        dataset.set_phones([None if p is None else inventory.encode(p) for p in phones],
+                           len(inventory))
+        aligned = sum(p is not None for p in phones)
+        logger.info(f"{split}: phone alignments for {aligned} of {len(phones)} utterances "
+                    f"({len(inventory)} phones, {path}); unaligned ones are skipped")
 
     def get_batch_iterator(self, dataset, *args, **kwargs):
         """fairseq main drops a last batch smaller than ``required_batch_size_multiple``;
@@ -115,6 +151,44 @@ class BirqPretrainingTask(AudioPretrainingTask):
                 "or lower task.max_sample_size"
             )
         return super().get_batch_iterator(dataset, *args, **kwargs)
+
+    def valid_step(self, sample, model, criterion):
+        """Adds, on splits with phone alignments, (phone, label) count tables of every
+        unmasked frame's anchor and enhanced labels, which ``reduce_metrics`` turns into
+        PNMI and purities over the whole split."""
+        loss, sample_size, logging_output = super().valid_step(sample, model, criterion)
+        if "phones" in sample:
+            logging_output.update(self._label_tables(sample, model))
+        return loss, sample_size, logging_output
+
+    @torch.no_grad()
+    def _label_tables(self, sample, model) -> dict:
+        net_input = sample["net_input"]
+        labels = model.frame_labels(
+            net_input["source"], net_input.get("padding_mask"), net_input.get("rng_seed")
+        )
+        frames = labels["valid"].size(1)
+        phones = sample["phones"][:, LABEL_FRAME_OFFSET::FRAMES_PER_LABEL][:, :frames]
+        phones = torch.nn.functional.pad(phones, (0, frames - phones.size(1)), value=-1)
+        phones = phones.to(labels["valid"].device)
+        keep = labels["valid"] & (phones >= 0)
+        codes = {"anchor": labels["anchor"][..., 0]}
+        for kind in ("enhanced", "gumbel"):
+            key = "enhanced_nearest" if kind == "enhanced" else "enhanced_pick"
+            if key in labels:
+                codes[kind] = labels[key]
+        sizes = self.codebook_sizes
+        return {
+            f"phone_table_{kind}": contingency_table_torch(
+                phones[keep], label[keep], sample["num_phones"],
+                sizes["anchor" if kind == "anchor" else "enhanced"],
+            )
+            for kind, label in codes.items()
+        }
+
+    def reduce_metrics(self, logging_outputs, criterion):
+        super().reduce_metrics(logging_outputs, criterion)
+        log_label_quality(logging_outputs)
 
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
         loss, sample_size, logging_output = super().train_step(

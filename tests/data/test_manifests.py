@@ -1,4 +1,5 @@
-"""fairseq manifest, label and dictionary files, and the deterministic split helper."""
+"""fairseq manifest, label and dictionary files, the one manifest reader, and the
+deterministic split helper."""
 
 from collections import Counter
 
@@ -7,7 +8,10 @@ from fairseq.data import Dictionary
 from hypothesis import given
 from hypothesis import strategies as st
 
+from birq_fairseq.data.manifest_checks import check_manifest_header_and_columns
 from birq_fairseq.data.manifests import (
+    ManifestError,
+    parse_manifest,
     read_manifest,
     split_ids,
     write_labels,
@@ -19,12 +23,38 @@ from birq_fairseq.data.manifests import (
 def test_manifest_round_trip_and_exact_format(tmp_path):
     entries = [("spk1/a.wav", 16000), ("spk2/sub/b.wav", 123)]
     path = tmp_path / "out" / "train.tsv"
-    write_manifest(path, "/data/audio", entries)
+    write_manifest(path, tmp_path, entries)
 
-    assert path.read_text() == "/data/audio\nspk1/a.wav\t16000\nspk2/sub/b.wav\t123\n"
+    assert path.read_text() == f"{tmp_path}\nspk1/a.wav\t16000\nspk2/sub/b.wav\t123\n"
     root, read_back = read_manifest(path)
-    assert str(root) == "/data/audio"
+    assert root == tmp_path
     assert read_back == entries
+
+
+@pytest.mark.parametrize(
+    "lines, line, words",
+    [
+        (["{root}", "a.wav\t16000", "", "b.wav\t8000"], 3, "blank line"),
+        (["{root}", "a.wav 16000"], 2, "columns separated by spaces"),
+        (["{root}", "a.wav\t1.5"], 2, "not a positive integer"),
+        (["{root}/missing", "a.wav\t16000"], 1, "not an existing directory"),
+        (["a.wav\t16000"], 1, "must be the audio root directory"),
+    ],
+)
+def test_reading_a_bad_manifest_names_its_line_and_the_fix(tmp_path, lines, line, words):
+    """read_manifest, check_data and the pretraining task share one parser and its words."""
+    path = tmp_path / "train.tsv"
+    path.write_text("\n".join(lines).format(root=tmp_path) + "\n")
+
+    with pytest.raises(ManifestError) as error:
+        read_manifest(path)
+    message = str(error.value)
+    reported = [p.format("error") for p in check_manifest_header_and_columns(path)]
+    assert [p.format("error") for p in parse_manifest(path).problems] == reported
+    assert len(reported) == 1 and reported[0] in message.splitlines()
+    assert reported[0].startswith(f"{path}:{line}: error: ") and words in reported[0]
+    assert "; fix: " in reported[0]
+    assert f"python -m birq_fairseq.check_data {tmp_path} --split train" in message
 
 
 def test_empty_manifest_has_only_the_root(tmp_path):
@@ -77,6 +107,16 @@ def test_letter_dictionary_counts_and_order(tmp_path):
     for symbol, count in expected.items():
         assert dictionary.count[dictionary.index(symbol)] == count
     assert dictionary.index("B") < dictionary.index("|") < dictionary.index("A")
+
+
+def test_letter_dictionary_lists_extra_symbols_last_with_count_0(tmp_path):
+    write_labels(tmp_path / "train", ["ŘEKA"], normalize=False)
+    write_letter_dictionary(tmp_path / "dict.ltr.txt", [tmp_path / "train.ltr"],
+                            extra_symbols=["Ů", "Ř", "Č"])
+    lines = (tmp_path / "dict.ltr.txt").read_text(encoding="utf-8").splitlines()
+    assert lines == ["A 1", "E 1", "K 1", "| 1", "Ř 1", "Č 0", "Ů 0"]
+    dictionary = Dictionary.load(str(tmp_path / "dict.ltr.txt"))
+    assert dictionary.index("Ů") != dictionary.unk()
 
 
 def test_split_ids_is_deterministic_disjoint_and_sized():

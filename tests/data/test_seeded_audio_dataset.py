@@ -105,3 +105,38 @@ def test_other_epoch_gives_other_crops_and_seed(audio):
     dataset.set_epoch(1)
     assert torch.equal(collate(dataset, [0, 1, 2, 3])["net_input"]["source"],
                        first["net_input"]["source"])
+
+
+def test_manifest_paths_are_the_manifest_lines_in_index_order(audio):
+    manifest, _ = audio
+    assert make_dataset(manifest).manifest_paths() == [f"utt{i}.wav" for i in range(4)]
+
+
+def test_batch_phones_follow_each_utterances_crop(audio):
+    """Each 10 ms frame's phone id is its frame index in the file, so a crop that starts at
+    sample s must hand over phones starting at round(s / 160)."""
+    manifest, signals = audio
+    dataset = make_dataset(manifest)
+    frames = [n // 160 for n in FILE_SAMPLES]
+    phones = [np.arange(count) for count in frames]
+    phones[2] = None  # an utterance without an alignment
+    dataset.set_phones(phones, num_phones=max(frames))
+    batch = dataset.collater([dataset[i] for i in range(4)])
+    assert batch["num_phones"] == max(frames)
+    assert batch["phones"].shape == (4, MAX_SAMPLES // 160 + 1)
+    for row, signal in enumerate(signals):
+        source = batch["net_input"]["source"][row].numpy()
+        start = int(np.flatnonzero(np.isclose(signal, source[0]))[0])
+        assert np.array_equal(signal[start:start + MAX_SAMPLES], source)
+        if phones[row] is None:
+            assert (batch["phones"][row] == -1).all()
+            continue
+        expected = phones[row][round(start / 160):][: batch["phones"].size(1)]
+        assert batch["phones"][row, : len(expected)].tolist() == expected.tolist()
+        assert (batch["phones"][row, len(expected):] == -1).all()
+
+
+def test_set_phones_refuses_a_list_of_the_wrong_length(audio):
+    manifest, _ = audio
+    with pytest.raises(ValueError, match="3 phone alignments for 4 utterances"):
+        make_dataset(manifest).set_phones([None] * 3, 5)

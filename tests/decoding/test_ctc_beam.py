@@ -7,6 +7,7 @@ import pytest
 import torch
 from fairseq.data import Dictionary
 
+from birq_fairseq.data.text_normalization import letter_symbols
 from birq_fairseq.decoding import CtcBeamDecoder, CtcGreedyDecoder
 from birq_fairseq.decoding.ctc_beam import word_list_unigrams
 from birq_fairseq.lm.build_arpa import arpa_text, estimate
@@ -161,3 +162,29 @@ def test_an_explicit_unigram_list_replaces_the_one_read_from_the_arpa(letters, l
     given = CtcBeamDecoder(letters, beam=20, lm_path=lm_path, lm_weight=1.0, word_score=0.0,
                            unigrams=unigrams)
     assert decoded(given, letters, model, sample) != ["THE CAT SAT"]
+
+
+def test_letters_of_any_script_survive_greedy_and_beam_decoding(tmp_path):
+    """Czech Ř, which the acoustics here confuse with R and the LM restores, and Hindi letters
+    whose vowel signs and virama are combining marks, one dictionary symbol with their letter
+    (as ``words_to_letters`` writes them): both decoders return those same symbols."""
+    sentences = ["ŘEKA TEČE", "RÁNO ŘEKA TEČE", "नमस्ते दुनिया"]
+    words = [word for text in sentences for word in text.split()]
+    dictionary = Dictionary()
+    for symbol in ["|", *dict.fromkeys(s for word in words for s in letter_symbols(word))]:
+        dictionary.add_symbol(symbol)
+    lm = tmp_path / "lm.arpa"
+    lm.write_text(arpa_text(*estimate([s.split() for s in sentences * 3], 2)), encoding="utf-8")
+
+    def spelled(text: str, confusions: dict[int, dict[str, float]]) -> list[dict[str, float]]:
+        units = [s for word in text.split() for s in (*letter_symbols(word), "|")]
+        return [confusions.get(i, {unit: 0.95}) for i, unit in enumerate(units)]
+
+    model, sample = batch(dictionary, [spelled("ŘEKA TEČE", {0: {"R": 0.5, "Ř": 0.45}}),
+                                       spelled("नमस्ते दुनिया", {})])
+    greedy = decoded(CtcGreedyDecoder(dictionary), dictionary, model, sample)
+    assert greedy == ["REKA TEČE", "नमस्ते दुनिया"]
+    beam = CtcBeamDecoder(dictionary, beam=20, lm_path=str(lm), lm_weight=1.0)
+    assert decoded(beam, dictionary, model, sample) == ["ŘEKA TEČE", "नमस्ते दुनिया"]
+    unknown = dictionary.unk()
+    assert all(unknown not in hyps[0]["tokens"] for hyps in beam.generate([model], sample))

@@ -5,7 +5,14 @@ import math
 import pytest
 import torch
 
-from .cli import REPO_ROOT, pretrain, train_metric, update_losses
+from .cli import (
+    REPO_ROOT,
+    pretrain,
+    printed_metrics,
+    tensorboard_scalars,
+    train_metric,
+    update_losses,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -64,3 +71,30 @@ def test_data_loader_workers_give_the_same_batches_and_losses(tiny_corpus, tmp_p
         runs[workers] = update_losses(log)
     assert sorted(runs[0]) == [1, 2, 3, 4]
     assert runs[2] == runs[0]
+
+
+def test_tensorboard_gets_the_training_and_validation_scalars(tiny_corpus, tmp_path):
+    """``common.tensorboard_logdir`` with what ``make install`` installs (tensorboardX):
+    every metric fairseq prints at the end of training and validation is in the event files,
+    per update too, and nothing asks for a TensorBoard package."""
+    data = tiny_corpus / "pretrain"
+    logdir = tmp_path / "tensorboard"
+    log = pretrain("birq_demo", data, tmp_path / "checkpoints", "optimization.max_update=2",
+                   "common.log_interval=1", "dataset.validate_interval_updates=2",
+                   "++task.phone_alignments=phn", f"common.tensorboard_logdir={logdir}")
+
+    assert "tensorboardX" not in log and "tensorboard not found" not in log
+    runs = tensorboard_scalars(logdir)
+    trained = {"loss", "loss_anchor", "loss_enhanced", "acc_anchor", "acc_enhanced",
+               "anchor_codes_used", "enhanced_codes_used"}
+    label_quality = {"pnmi_anchor", "pnmi_enhanced", "phone_purity_anchor"}
+    validated = trained | (label_quality if (data / "valid.phn").exists() else set())
+    for run, printed, expected in (("train", printed_metrics(log), trained),
+                                   ("valid", printed_metrics(log, "valid"), validated)):
+        assert expected <= printed, f"fairseq did not print {expected - printed} for {run}"
+        assert printed - {"num_updates"} <= runs[run].keys(), f"missing in TensorBoard {run}"
+        assert all(steps[-1][0] == 2 for steps in runs[run].values())
+    per_update = runs["train_inner"]
+    assert [step for step, _ in per_update["loss"]] == [1, 2]
+    assert all(math.isfinite(value) for _, value in per_update["loss_enhanced"])
+

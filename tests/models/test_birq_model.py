@@ -308,8 +308,42 @@ def test_logging_outputs_are_sane_and_match_brute_force_counts():
     probs = np.bincount(targets, minlength=CODES) / len(targets)
     perplexity = np.exp(-sum(p * np.log(p) for p in probs if p > 0))
     assert log["anchor_ppl"].item() == pytest.approx(perplexity, rel=1e-5)
+    assert log["anchor_top_share"].item() == pytest.approx(probs.max(), rel=1e-6)
     assert log["enhanced_codes_used"].item() == len(out["enhanced_picks"].unique()) <= CODES
+    picks = out["enhanced_picks"].numpy()
+    assert log["enhanced_top_share"].item() == pytest.approx(
+        np.bincount(picks).max() / len(picks), rel=1e-6
+    )
+    singular = np.linalg.svd(out["enhanced_projections"].double().numpy(), compute_uv=False)
+    weights = singular / singular.sum()
+    rank = np.exp(-(weights * np.log(weights)).sum())
+    assert log["enhanced_rank"].item() == pytest.approx(rank, rel=1e-3)
     assert log["nsentences"] == 2
+
+
+def test_frame_labels_equal_the_training_forward_labels_at_masked_frames(known_mask):
+    """Validation's label-quality pass labels every unmasked frame exactly as the training
+    forward labels the masked ones (anchor codes, nearest enhanced code)."""
+    model = build().eval()
+    batch = padded_batch()
+    out = model(**batch)
+    labels = model.frame_labels(batch["source"], batch["padding_mask"], batch["rng_seed"])
+    valid = labels["valid"]
+    assert valid.sum(dim=1).tolist() == ENC_FRAMES
+    assert torch.equal(labels["anchor"][known_mask], out["anchor_targets"])
+    assert torch.equal(labels["enhanced_nearest"][known_mask], out["enhanced_nearest"])
+    assert (labels["enhanced_pick"][~valid] == -1).all()
+    assert ((labels["enhanced_pick"][valid] >= 0) & (labels["enhanced_pick"][valid] < CODES)).all()
+
+
+def test_frame_labels_with_all_layers_return_every_layer_as_extract_features_does():
+    model = build().eval()
+    batch = padded_batch()
+    labels = model.frame_labels(batch["source"], batch["padding_mask"], all_layers=True)
+    features = model.extract_features(batch["source"], batch["padding_mask"])
+    assert len(labels["layers"]) == LAYERS
+    for ours, theirs in zip(labels["layers"], features["layer_results"]):
+        torch.testing.assert_close(ours, theirs)
 
 
 def test_reduce_metrics_turns_sums_into_rates_over_masked_frames():

@@ -17,7 +17,7 @@ SIZES = {"anchor": 1024, "enhanced": 1024}
 def _logging_output(codes: torch.Tensor, masked: int) -> dict:
     from birq_fairseq.criterions.birq import code_usage
 
-    used, ppl = code_usage(codes.view(-1, 1), 1024)
+    used, ppl, _ = code_usage(codes.view(-1, 1), 1024)
     return {"sample_size": masked, "anchor_codes_used": used, "anchor_ppl": ppl}
 
 

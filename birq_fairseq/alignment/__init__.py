@@ -1,0 +1,1 @@
+"""Frame-level phone alignments: the reference that label quality is measured against."""

@@ -1,0 +1,104 @@
+"""The knobs against the enhanced-label collapse: a scale on the gradient through the
+targets, the unmasked pass without dropout, and a warm-up of w1."""
+
+import pytest
+import torch
+
+from birq_fairseq.criterions.birq import BirqCriterion
+from birq_fairseq.models.birq import BirqModel
+
+from .test_birq_model import K, build, grads_of_targets, padded_batch, small_config
+
+
+def target_gradient(**overrides) -> list[torch.Tensor]:
+    model = build(**overrides).train()
+    return grads_of_targets(model, list(model.encoder.layers[0].parameters()))
+
+
+def loss_gradient(**overrides) -> list[torch.Tensor]:
+    """Gradient of the whole loss w1 F + w2 G on layer 1 (the same masks and draws)."""
+    model = build(**overrides).train()
+    loss, _, _ = BirqCriterion(None, model.cfg.enhanced_weight, model.cfg.anchor_weight)(
+        model, {"net_input": padded_batch()})
+    return torch.autograd.grad(loss, list(model.encoder.layers[0].parameters()))
+
+
+def test_target_gradient_scale_multiplies_the_gradient_through_the_targets():
+    full = target_gradient()
+    scaled = target_gradient(enhanced_target_grad_scale=0.25)
+    for f, s in zip(full, scaled):
+        torch.testing.assert_close(s, 0.25 * f)
+
+
+def test_loss_gradient_is_prediction_path_plus_scaled_target_path():
+    """grad(s) = g_prediction + s * g_target: s = 0 equals detached targets, and s = 0.5
+    lies halfway between s = 0 and s = 1 (no dropout in the test model)."""
+    detached = loss_gradient(detach_enhanced_targets=True)
+    zero = loss_gradient(enhanced_target_grad_scale=0.0)
+    half = loss_gradient(enhanced_target_grad_scale=0.5)
+    full = loss_gradient()
+    for d, z, h, f in zip(detached, zero, half, full):
+        torch.testing.assert_close(z, d, rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(h, (z + f) / 2, rtol=1e-4, atol=1e-6)
+    assert any((f - z).abs().max() > 1e-6 for f, z in zip(full, zero))
+
+
+def test_clean_pass_without_dropout_is_deterministic_and_keeps_the_gradient():
+    overrides = dict(dropout=0.3, attention_dropout=0.3, enhanced_clean_dropout=False)
+    model = build(**overrides).train()
+    first = model(**padded_batch())
+    torch.manual_seed(123)  # other dropout draws in the masked pass
+    second = model(**padded_batch())
+    torch.testing.assert_close(first["enhanced_targets"], second["enhanced_targets"])
+    assert first["enhanced_targets"].requires_grad
+    model.eval()
+    labels = model.frame_labels(padded_batch()["source"], padded_batch()["padding_mask"])
+    masked = first["enhanced_nearest"]
+    assert set(masked.tolist()) <= set(labels["enhanced_nearest"].flatten().tolist())
+    grads = grads_of_targets(model.train(), list(model.encoder.layers[0].parameters()))
+    assert any(g is not None and g.abs().max() > 0 for g in grads)
+
+
+def test_clean_pass_with_dropout_differs_between_draws():
+    model = build(dropout=0.3, attention_dropout=0.3).train()
+    torch.manual_seed(1)
+    first = model(**padded_batch())["enhanced_targets"]
+    torch.manual_seed(2)
+    second = model(**padded_batch())["enhanced_targets"]
+    assert not torch.equal(first, second)
+
+
+@pytest.mark.parametrize(("update", "expected"), [(0, 0.0), (9, 0.0), (10, 0.25), (12, 0.75),
+                                                  (13, 1.0), (500, 1.0)])
+def test_w1_warms_up_then_ramps(update, expected):
+    model = BirqModel(small_config(enhanced_warmup_updates=10, enhanced_ramp_updates=4))
+    model.set_num_updates(update)
+    assert model.enhanced_weight_scale() == pytest.approx(expected)
+
+
+def test_during_the_warm_up_the_loss_is_the_anchor_loss_alone():
+    model = build(enhanced_warmup_updates=5).train()
+    criterion = BirqCriterion(None, model.cfg.enhanced_weight, model.cfg.anchor_weight)
+    loss, _, log = criterion(model, {"net_input": padded_batch()})
+    assert log["enhanced_weight_now"] == 0.0
+    torch.testing.assert_close(loss.detach(), model.cfg.anchor_weight * log["loss_anchor"])
+    model.set_num_updates(5)
+    loss, _, log = criterion(model, {"net_input": padded_batch()})
+    assert log["enhanced_weight_now"] == pytest.approx(model.cfg.enhanced_weight)
+    expected = model.cfg.anchor_weight * log["loss_anchor"] + \
+        model.cfg.enhanced_weight * log["loss_enhanced"]
+    torch.testing.assert_close(loss.detach(), expected)
+
+
+@pytest.mark.parametrize(("field", "value"), [("enhanced_target_grad_scale", -0.1),
+                                              ("enhanced_warmup_updates", -1),
+                                              ("enhanced_ramp_updates", -5)])
+def test_negative_knob_values_are_refused_naming_the_field(field, value):
+    with pytest.raises(ValueError, match=f"model.{field}="):
+        BirqModel(small_config(**{field: value}))
+
+
+def test_k_is_still_the_last_layer_with_target_gradient():
+    model = build(enhanced_target_grad_scale=0.1).train()
+    after_k = list(model.encoder.layers[K].parameters())
+    assert not any(g is not None and g.abs().max() > 0 for g in grads_of_targets(model, after_k))
