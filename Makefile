@@ -22,7 +22,7 @@ DEMO_LM_OPTIONS := --ctc-decoder beam --lm-path $(DEMO_LM) --lm-weight 0.5 --wor
 	--beam 50
 
 .PHONY: install system-deps test test-fast lint demo demo-corpus demo-pretrain \
-	demo-finetune demo-lm demo-evaluate demo-label-quality clean-demo
+	demo-finetune demo-lm demo-evaluate demo-label-quality study-corpus clean-demo
 
 install: $(INSTALLED)
 
@@ -108,6 +108,20 @@ demo-label-quality: demo-pretrain
 		$(DEMO_LABEL_QUALITY)/random_init.json --names pretrained "random init"
 
 demo: demo-evaluate demo-label-quality
+
+# The small-scale study's corpus (>= 10 h unlabelled, 10 min / 1 h labelled; about 10 minutes
+# on 2 cores, 1.7 GB): the prompts of four more languages and Debian's fortunes as extra text.
+STUDY_PACKAGES := asterisk-core-sounds-es-wav asterisk-core-sounds-es asterisk-core-sounds-fr-wav \
+	asterisk-core-sounds-fr asterisk-core-sounds-it-wav asterisk-core-sounds-it \
+	asterisk-core-sounds-ru-wav asterisk-core-sounds-ru fortunes-min fortunes
+study-corpus: system-deps install
+	@missing=""; for p in $(STUDY_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+		else echo "missing Debian packages:$$missing (sudo apt-get install$$missing)"; exit 1; fi; \
+	fi
+	$(PY) -m birq_fairseq.data.study_corpus --out data/study
 
 clean-demo:
 	rm -rf data/demo manifests/demo checkpoints/birq_demo checkpoints/bestrq_demo \

@@ -15,6 +15,8 @@ TOOLS = {
     "birq_fairseq.data.librispeech": "LibriSpeech manifests, labels, subsets, concatenations",
     "birq_fairseq.data.ami": "AMI meetings (IHM, SDM) -> segment wavs, manifests, labels",
     "birq_fairseq.data.demo_corpus": "the demo corpus: synthetic and real speech, manifests",
+    "birq_fairseq.data.study_corpus": "a >= 10 h pretraining study corpus in restartable "
+    "stages: real, synthetic and augmented speech, 10 min / 1 h labelled sets",
     "birq_fairseq.check_data": "check manifests, their audio and their labels before training",
     "birq_fairseq.alignment.align_manifest": "phone alignments (SPLIT.phn) of an English "
     "manifest from its transcripts, with PocketSphinx",

@@ -13,6 +13,7 @@ The masked and unmasked passes share layers 1..k in one batch of 2B utterances. 
 """
 
 import logging
+from contextlib import contextmanager
 
 import torch
 from fairseq.models import BaseFairseqModel, register_model
@@ -155,6 +156,16 @@ class BirqModel(BaseFairseqModel):
             return None
         return torch.arange(frames, device=lengths.device)[None, :] >= lengths[:, None]
 
+    @contextmanager
+    def _eval_mode(self):
+        """Dropout and LayerDrop off for one pass (autograd is untouched)."""
+        was_training = self.training
+        self.eval()
+        try:
+            yield
+        finally:
+            self.train(was_training)
+
     @torch.no_grad()
     def _detached_clean_pass(
         self, feats: Tensor, lengths: Tensor, padding: Tensor | None, k: int
@@ -162,12 +173,8 @@ class BirqModel(BaseFairseqModel):
         """Layers 1..k on the unmasked input for detached targets: no autograd, and no
         dropout or LayerDrop (like a teacher's forward), which also lets the attention use
         its fused kernel."""
-        was_training = self.training
-        self.eval()
-        try:
+        with self._eval_mode():
             return self.encoder(self._embed(feats, lengths), padding, 0, k)
-        finally:
-            self.train(was_training)
 
     def _clean_input(self, feats: Tensor, lengths: Tensor) -> Tensor:
         """The unmasked input of the target pass; its subsampling runs without autograd
@@ -182,12 +189,8 @@ class BirqModel(BaseFairseqModel):
     ) -> Tensor:
         """Layers 1..k on the unmasked input with dropout and LayerDrop off (eval mode) but
         the gradient kept: the targets are then those the model would give at test time."""
-        was_training = self.training
-        self.eval()
-        try:
+        with self._eval_mode():
             return self.encoder(self._clean_input(feats, lengths), padding, 0, k)
-        finally:
-            self.train(was_training)
 
     def enhanced_weight_scale(self) -> float:
         """The share of w1 in force at this update: 0 during the warm-up, then a linear ramp
