@@ -18,20 +18,18 @@ import numpy as np
 import soundfile as sf
 import torch
 import torch.nn.functional as F
-from fairseq import checkpoint_utils
-from fairseq.models import build_model
 from torch.nn.utils.rnn import pad_sequence
 from tqdm import tqdm
 
 from . import plugin  # noqa: F401  (registers the birq model; checkpoint classes)
 from .data.manifests import format_load_error, parse_manifest
+from .label_quality.loading import load_checkpoint_model
 from .models.birq import BirqModel
 from .tools import tool_parser
 
 # Utterances are read in windows of manifest order and batched by length inside a window:
 # padding stays small and at most one window of features waits to be written in order.
 WINDOW = 256
-FINETUNED_PREFIX = "w2v_encoder.w2v_model."
 
 
 @dataclass
@@ -42,22 +40,9 @@ class Encoder:
 
 def load_encoder(path: str) -> Encoder:
     """The birq encoder of a pretraining or fine-tuning checkpoint, without its heads."""
-    state = checkpoint_utils.load_checkpoint_to_cpu(path)
-    cfg, weights = state["cfg"], state["model"]
-    model_cfg, task_cfg = cfg.model, cfg.task
-    if model_cfg._name == "wav2vec_ctc":
-        model_cfg, task_cfg = model_cfg.w2v_args.model, model_cfg.w2v_args.task
-        weights = {k[len(FINETUNED_PREFIX):]: v for k, v in weights.items()
-                   if k.startswith(FINETUNED_PREFIX)}
-    if model_cfg._name != "birq":
-        raise ValueError(
-            f"{path}: a '{model_cfg._name}' checkpoint; export_features reads birq pretraining "
-            "checkpoints and wav2vec_ctc fine-tunings of them"
-        )
-    model = build_model(model_cfg, task=None)
-    model.remove_pretraining_modules()
-    model.load_state_dict(weights, strict=True)
-    return Encoder(model.eval(), bool(task_cfg.get("normalize", False)))
+    loaded = load_checkpoint_model(Path(path))
+    loaded.model.remove_pretraining_modules()
+    return Encoder(loaded.model.eval(), loaded.normalize)
 
 
 def read_audio(path: Path, manifest: str, line: int, sample_rate: int) -> np.ndarray:

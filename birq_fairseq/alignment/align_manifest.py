@@ -13,37 +13,12 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import soundfile as sf
 from tqdm import tqdm
 
 from ..data.manifests import read_manifest
 from ..tools import tool_parser
-from .phone_alignments import (
-    ALIGNMENT_SUFFIX,
-    num_phone_frames,
-    segments_to_frames,
-    utterance_id,
-    write_alignments,
-)
-from .pocketsphinx_align import SAMPLE_RATE, AlignmentError, PocketsphinxAligner
-
-_aligner: PocketsphinxAligner | None = None
-
-
-def align_one(audio_path: str, words: str) -> list[str] | str:
-    """Phones per 10 ms frame, or the reason the utterance could not be aligned."""
-    global _aligner
-    if _aligner is None:
-        _aligner = PocketsphinxAligner()
-    audio, rate = sf.read(audio_path, dtype="float32", always_2d=True)
-    if rate != SAMPLE_RATE:
-        return f"{rate} Hz audio (PocketSphinx's model is for {SAMPLE_RATE} Hz)"
-    audio = audio.mean(axis=1)
-    try:
-        segments = _aligner.align(audio, words).phones
-    except AlignmentError as error:
-        return str(error)
-    return segments_to_frames(segments, num_phone_frames(len(audio), rate))
+from .phone_alignments import ALIGNMENT_SUFFIX, utterance_id, write_alignments
+from .pocketsphinx_align import align_file
 
 
 def main(argv=None) -> int:
@@ -68,7 +43,7 @@ def main(argv=None) -> int:
     paths = [str(Path(root) / rel) for rel, _ in entries]
     alignments, failures = {}, []
     with ProcessPoolExecutor(args.workers) as pool:
-        results = pool.map(align_one, paths, words, chunksize=8)
+        results = pool.map(align_file, paths, words, chunksize=8)
         for (rel, _), result in tqdm(zip(entries, results), total=len(entries), unit="utt",
                                      desc=f"aligning {args.split}"):
             if isinstance(result, str):

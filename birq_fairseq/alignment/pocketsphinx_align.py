@@ -11,8 +11,15 @@ next, and an alignment would depend on which utterances a worker happened to see
 from dataclasses import dataclass
 
 import numpy as np
+import soundfile as sf
 
-from .phone_alignments import PHONE_FRAME_MS, SILENCE, Segment
+from .phone_alignments import (
+    PHONE_FRAME_MS,
+    SILENCE,
+    Segment,
+    num_phone_frames,
+    segments_to_frames,
+)
 
 SAMPLE_RATE = 16000
 # PocketSphinx's silence and filler units, all of which are silence for a phone reference.
@@ -74,3 +81,23 @@ class PocketsphinxAligner:
         if not any(name != SILENCE for name, _, _ in phone_segments):
             raise AlignmentError("alignment holds silence only")
         return Alignment(word_segments, phone_segments)
+
+
+_aligner: PocketsphinxAligner | None = None
+
+
+def align_file(audio_path: str, words: str) -> list[str] | str:
+    """One recording's phones per 10 ms frame, or the reason it could not be aligned; one
+    aligner per process (worker pools call this)."""
+    global _aligner
+    if _aligner is None:
+        _aligner = PocketsphinxAligner()
+    audio, rate = sf.read(audio_path, dtype="float32", always_2d=True)
+    if rate != SAMPLE_RATE:
+        return f"{rate} Hz audio (PocketSphinx's model is for {SAMPLE_RATE} Hz)"
+    audio = audio.mean(axis=1)
+    try:
+        segments = _aligner.align(audio, words).phones
+    except AlignmentError as error:
+        return str(error)
+    return segments_to_frames(segments, num_phone_frames(len(audio), rate))

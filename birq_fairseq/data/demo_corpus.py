@@ -56,8 +56,6 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import soundfile as sf
-
 from birq_fairseq.alignment import espeak_synth
 from birq_fairseq.alignment.phone_alignments import (
     ALIGNMENT_SUFFIX,
@@ -66,7 +64,7 @@ from birq_fairseq.alignment.phone_alignments import (
     utterance_id,
     write_alignments,
 )
-from birq_fairseq.alignment.pocketsphinx_align import AlignmentError, PocketsphinxAligner
+from birq_fairseq.alignment.pocketsphinx_align import align_file
 from birq_fairseq.data.audio_io import (
     TARGET_SAMPLE_RATE,
     convert_to_wav16,
@@ -392,24 +390,13 @@ def _needs_audio(utterance: Utterance, audio_out: Path) -> bool:
     return not target.exists() or not alignment_sidecar(target).exists()
 
 
-_aligner: PocketsphinxAligner | None = None
-
-
 def force_align(audio_path: Path, words: str) -> bool:
-    """Align one real recording with PocketSphinx (one aligner per worker process) and keep
-    the result beside it; returns whether it aligned."""
-    global _aligner
-    if _aligner is None:
-        _aligner = PocketsphinxAligner()
-    audio, _ = sf.read(str(audio_path), dtype="float32")
-    try:
-        segments = _aligner.align(audio, words).phones
-    except AlignmentError:
-        write_sidecar(audio_path, [])
-        return False
-    write_sidecar(audio_path, segments_to_frames(segments, num_phone_frames(len(audio),
-                                                                            TARGET_SAMPLE_RATE)))
-    return True
+    """Align one real recording with PocketSphinx and keep the result beside it (an empty
+    file when it cannot be aligned); returns whether it aligned."""
+    frames = align_file(str(audio_path), words)
+    aligned = not isinstance(frames, str)
+    write_sidecar(audio_path, frames if aligned else [])
+    return aligned
 
 
 def align_real_speech(utterances: Sequence[Utterance], audio_root: Path) -> None:

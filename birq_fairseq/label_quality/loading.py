@@ -40,7 +40,9 @@ def _from_config(path: Path, seed: int) -> LoadedModel:
     return LoadedModel(model.eval(), normalize, "random init")
 
 
-def _from_checkpoint(path: Path) -> LoadedModel:
+def load_checkpoint_model(path: Path) -> LoadedModel:
+    """The birq model of a pretraining checkpoint or of the encoder inside a wav2vec_ctc
+    fine-tuning of one (the weights that fine-tuning dropped are rebuilt from the config)."""
     from fairseq import checkpoint_utils
     from fairseq.models import build_model
 
@@ -54,8 +56,8 @@ def _from_checkpoint(path: Path) -> LoadedModel:
         kind = "fine-tuned"
     if model_cfg._name != "birq":
         raise ValueError(
-            f"{path}: a '{model_cfg._name}' checkpoint; label_quality reads birq pretraining "
-            "checkpoints and wav2vec_ctc fine-tunings of them"
+            f"{path}: a '{model_cfg._name}' checkpoint; only birq pretraining checkpoints and "
+            "wav2vec_ctc fine-tunings of them hold a birq encoder"
         )
     model = build_model(model_cfg, task=None)
     missing, unexpected = model.load_state_dict(weights, strict=False)
@@ -73,4 +75,4 @@ def load_model(model: str, seed: int = 1) -> LoadedModel:
         raise FileNotFoundError(f"{model}: no such checkpoint or config")
     if path.suffix in CONFIG_SUFFIXES:
         return _from_config(path, seed)
-    return _from_checkpoint(path)
+    return load_checkpoint_model(path)
