@@ -9,6 +9,8 @@ import re
 import sys
 from pathlib import Path
 
+import editdistance
+
 from .tools import tool_parser
 
 WER_LINE = re.compile(r"WER: ([\d.]+)")
@@ -19,6 +21,24 @@ def scored_wer(path: Path) -> float | None:
     lines = path.read_text(encoding="utf-8").splitlines()
     match = WER_LINE.search(lines[-1]) if lines else None
     return float(match.group(1)) if match else None
+
+
+def scored_ler(path: Path) -> float | None:
+    """Letter error rate (%) of a fairseq-generate results file: character edit distance of
+    each hypothesis (``H-``) to its reference (``T-``), spaces counted as the word boundary
+    letter, as fairseq's ``uer``; summed over the split. It still ranks models where the WER
+    sits at 100."""
+    references, hypotheses = {}, {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        tag, _, rest = line.partition("\t")
+        if tag.startswith("T-"):
+            references[tag[2:]] = rest
+        elif tag.startswith("H-"):
+            hypotheses[tag[2:]] = rest.split("\t", 1)[1] if "\t" in rest else ""
+    if not references or references.keys() != hypotheses.keys():
+        return None
+    errors = sum(editdistance.eval(references[i], hypotheses[i]) for i in references)
+    return 100.0 * errors / max(1, sum(len(text) for text in references.values()))
 
 
 def collect(results: Path) -> dict[tuple[str, str], dict[str, float]]:

@@ -26,10 +26,13 @@ TOOLS = {
     "birq_fairseq.label_quality": "what a model's labels and layers know about phones (PNMI, "
     "purity, a linear probe)",
     "birq_fairseq.label_quality.compare": "label_quality reports side by side",
+    "birq_fairseq.label_quality.quantizer_variants": "how phonetic other anchor / enhanced "
+    "quantizer inputs would make one model's labels (no training)",
     "birq_fairseq.results_table": "the WERs of fairseq-generate runs as one Markdown table",
 }
 # These load checkpoints.
-NEEDS_FAIRSEQ = frozenset({"birq_fairseq.export_features", "birq_fairseq.label_quality"})
+NEEDS_FAIRSEQ = frozenset({"birq_fairseq.export_features", "birq_fairseq.label_quality",
+                           "birq_fairseq.label_quality.quantizer_variants"})
 
 
 def tool_parser(module: str, doc: str | None, **kwargs) -> argparse.ArgumentParser:

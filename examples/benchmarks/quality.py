@@ -1,17 +1,29 @@
-"""WER after pretraining with BiRQ, with BEST-RQ, and without pretraining, same budget:
-``python examples/benchmarks/quality.py --out results/quality``.
+"""What pretraining buys: BiRQ, BEST-RQ and no pretraining, same model, updates, batch and
+fine-tuning, over several seeds: ``python examples/benchmarks/quality.py --preset study``.
 
-For each seed: pretrain ``birq_demo`` and ``bestrq_demo`` for the same number of updates
-on the demo corpus's unlabelled audio (same batch, model and data order), fine-tune each
-and a randomly initialised twin (``model.no_pretrained_weights=true``) identically with
-``config/finetuning/demo.yaml``, and score test_synth / test_real with fairseq-generate,
-greedy and (``--lm``) with a 3-gram LM built from the fine-tuning transcripts. Prints and
-writes ``table.md`` (mean, sample std and every seed), ``results.json`` and training-curve
-PNGs (``plots/``). Runs are independent processes with one thread each, ``--jobs`` at a
-time; a rerun resumes unfinished runs (fairseq restores checkpoint_last.pt) and keeps
-finished decodes. Build the corpus first: ``make demo-corpus``. Another corpus (same
-``pretrain/`` + ``finetune/`` layout): ``--data DIR --config-suffix base_librispeech
---finetune-config base_10h --splits dev_other test_other --jobs 1``.
+For each seed: pretrain ``birq_SUFFIX`` and ``bestrq_SUFFIX`` for the same number of updates
+(same batch, model and data order; validation logs the labels' PNMI against phone
+alignments over training), then
+
+1. **label quality** of every pretrained encoder and of a random init of the same model
+   (``python -m birq_fairseq.label_quality`` on a labelled test split: PNMI of the anchor and
+   enhanced labels and of each layer's k-means, and a linear phone probe of each frozen
+   layer on held-out utterances, one evaluation seed for all);
+2. **CTC fine-tuning** of each encoder and of a randomly initialised twin
+   (``model.no_pretrained_weights=true``) on each labelled set, identically, scored by
+   fairseq-generate greedy and (``--lm``) with a 3-gram LM: WER and letter error rate.
+
+Writes ``table.md`` (mean, sample std, every seed, and the order of the systems with '<'
+where the gap between two means exceeds their two std added), ``results.json`` and curves
+(``plots/``: losses, accuracies and valid PNMI over updates). Runs are processes with one
+thread each, ``--jobs`` at a time; a rerun resumes unfinished runs (fairseq restores
+``checkpoint_last.pt``) and keeps finished scores.
+
+Presets: ``demo`` (the demo corpus, ``make demo-corpus``; 300 updates) and ``study`` (the
+study corpus, ``make study-corpus``: 14 h unlabelled, 10-minute English labels; see
+docs/study.md). Any other corpus with a ``pretrain/`` folder and labelled folders:
+``--data DIR --labelled NAME ... --config-suffix base_librispeech --finetune-config base_10h
+--splits dev_other test_other --jobs 1``.
 """
 
 import argparse
@@ -21,7 +33,10 @@ import os
 import statistics
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,13 +45,33 @@ sys.path.insert(0, str(REPO / "examples"))
 
 from plot_training import parse_log, plot  # noqa: E402
 
-from birq_fairseq.results_table import scored_wer  # noqa: E402
+from birq_fairseq.results_table import scored_ler, scored_wer  # noqa: E402
 
 logging.getLogger("matplotlib").setLevel(logging.WARNING)  # fairseq's import logs at DEBUG
 BIN = Path(sys.executable).parent
-PRETRAINED = ("birq", "bestrq")
 SYSTEMS = ("birq", "bestrq", "scratch")
-DEMO_SPLITS = ("test_synth", "test_real")
+DECODERS = ("greedy", "lm")
+METRICS = {"wer": scored_wer, "ler": scored_ler}
+PROBE_SPLIT = "test_real"
+
+PRESETS = {
+    "demo": dict(data=REPO / "manifests" / "demo", labelled=["finetune"], pretrain_updates=300,
+                 finetune_updates=1500, splits=["test_synth", "test_real"]),
+    # The regime of docs/study.md: 1500 updates of 30 s batches on 14 h (0.87 epochs, so
+    # no utterance is seen twice); BiRQ with the target-path gradient scaled by 0.01,
+    # the setting without collapse; 600 fine-tuning updates on 10 minutes (60 epochs),
+    # best checkpoint by valid letter error (WER sits at 100 there).
+    "study": dict(data=REPO / "data" / "study" / "manifests", labelled=["finetune_10min"],
+                  pretrain_updates=1500, finetune_updates=600, splits=["test_synth", "test_real"],
+                  lm_text="finetune_1h/train.wrd",
+                  pretrain_override=["dataset.validate_interval_updates=250",
+                                     "checkpoint.save_interval_updates=500",
+                                     "checkpoint.keep_interval_updates=3"],
+                  birq_override=["++model.enhanced_target_grad_scale=0.01"],
+                  finetune_override=["dataset.validate_interval_updates=200",
+                                     "checkpoint.save_interval_updates=200",
+                                     "checkpoint.best_checkpoint_metric=uer"]),
+}
 
 
 def run_logged(command: list[str], log: Path) -> None:
@@ -51,28 +86,54 @@ def run_logged(command: list[str], log: Path) -> None:
         raise RuntimeError(f"{' '.join(command)} failed; end of {log}:\n{tail}")
 
 
+def encoder_dir(args, system: str, seed: int) -> Path:
+    return args.out / "checkpoints" / f"{system}_seed{seed}"
+
+
 def pretrain(args, system: str, seed: int) -> None:
-    save_dir = args.out / "checkpoints" / f"{system}_seed{seed}"
+    extra = args.birq_override if system == "birq" else []
     run_logged([
         str(BIN / "fairseq-hydra-train"), f"task.data={args.data / 'pretrain'}",
-        f"checkpoint.save_dir={save_dir}", f"common.seed={seed}", f"++model.quantizer_seed={seed}",
-        f"optimization.max_update={args.pretrain_updates}", *args.pretrain_override,
+        f"checkpoint.save_dir={encoder_dir(args, system, seed)}", f"common.seed={seed}",
+        f"++model.quantizer_seed={seed}", f"optimization.max_update={args.pretrain_updates}",
+        *args.pretrain_override, *extra,
         "--config-dir", "config/pretraining", "--config-name", f"{system}_{args.config_suffix}",
     ], args.out / "logs" / f"pretrain_{system}_seed{seed}.log")
 
 
-def finetune_and_decode(args, system: str, seed: int, lm: Path | None) -> None:
+def label_quality_json(args, system: str, seed: int) -> Path:
+    return args.out / "label_quality" / f"{system}_seed{seed}.json"
+
+
+def measure_label_quality(args, system: str, seed: int) -> None:
+    """Scores one encoder's labels and layers (a random init of birq_SUFFIX for scratch)."""
+    target = label_quality_json(args, system, seed)
+    if target.exists():
+        return
+    if system == "scratch":
+        model = [str(REPO / "config" / "pretraining" / f"birq_{args.config_suffix}.yaml"),
+                 "--init-seed", str(seed)]
+    else:
+        model = [str(encoder_dir(args, system, seed) / "checkpoint_last.pt")]
+    run_logged([
+        str(BIN / "python"), "-m", "birq_fairseq.label_quality", *model,
+        str(args.data / args.labelled[0]), PROBE_SPLIT, "--kmeans", "100",
+        "--seed", str(args.eval_seed), "--json", str(target),
+    ], args.out / "logs" / f"label_quality_{system}_seed{seed}.log")
+
+
+def finetune_and_decode(args, labelled: str, system: str, seed: int, lm: Path | None) -> None:
     encoder = "birq" if system == "scratch" else system
-    w2v = args.out / "checkpoints" / f"{encoder}_seed{seed}" / "checkpoint_last.pt"
-    name = f"{system}_seed{seed}"
-    save_dir = args.out / "checkpoints" / f"finetune_{name}"
+    w2v = encoder_dir(args, encoder, seed) / "checkpoint_last.pt"
+    name = f"{labelled}/{system}_seed{seed}"
+    save_dir = args.out / "checkpoints" / labelled / f"finetune_{system}_seed{seed}"
     extra = ["+model.no_pretrained_weights=true"] if system == "scratch" else []
     run_logged([
-        str(BIN / "fairseq-hydra-train"), f"task.data={args.data / 'finetune'}",
+        str(BIN / "fairseq-hydra-train"), f"task.data={args.data / labelled}",
         f"model.w2v_path={w2v}", f"checkpoint.save_dir={save_dir}", f"common.seed={seed}",
         f"optimization.max_update={args.finetune_updates}", *extra, *args.finetune_override,
         "--config-dir", "config/finetuning", "--config-name", args.finetune_config,
-    ], args.out / "logs" / f"finetune_{name}.log")
+    ], args.out / "logs" / labelled / f"finetune_{system}_seed{seed}.log")
     decoders = {"greedy": []}
     if lm is not None:
         decoders["lm"] = ["--ctc-decoder", "beam", "--lm-path", str(lm), "--lm-weight", "0.5",
@@ -84,23 +145,60 @@ def finetune_and_decode(args, system: str, seed: int, lm: Path | None) -> None:
                     scored_wer(results / f"generate-{split}.txt") is not None:
                 continue
             run_logged([
-                str(BIN / "fairseq-generate"), str(args.data / "finetune"), "--user-dir",
+                str(BIN / "fairseq-generate"), str(args.data / labelled), "--user-dir",
                 "birq_fairseq", "--task", "birq_ctc_eval", "--path",
                 str(save_dir / "checkpoint_best.pt"), "--gen-subset", split, "--scoring", "wer",
                 "--post-process", "letter", "--max-tokens", "4000000", "--results-path",
                 str(results), *options,
-            ], args.out / "logs" / f"decode_{name}_{decoder}_{split}.log")
+            ], args.out / "logs" / labelled / f"decode_{system}_seed{seed}_{decoder}_{split}.log")
 
 
-def collect(args, decoders: list[str]) -> dict:
-    """{system: {decoder: {split: [WER per seed]}}}."""
+def collect_decodes(args, decoders: list[str]) -> dict:
+    """{labelled: {metric: {system: {decoder: {split: [value per seed]}}}}}."""
+    table: dict = {}
+    for labelled in args.labelled:
+        for metric, score in METRICS.items():
+            for system in args.systems:
+                for decoder in decoders:
+                    for split in args.splits:
+                        values = [score(args.out / "decodes" / labelled / f"{system}_seed{seed}"
+                                        / decoder / f"generate-{split}.txt")
+                                  for seed in args.seeds]
+                        (table.setdefault(labelled, {}).setdefault(metric, {})
+                         .setdefault(system, {}).setdefault(decoder, {}))[split] = values
+    return table
+
+
+def label_quality_summary(report: dict) -> dict:
+    """The numbers the study compares, from one label_quality JSON: anchor / enhanced label
+    PNMI (and their shuffled floors), each layer's k-means PNMI and probe accuracy, and the
+    best layer's probe accuracy."""
+    labels, probe = report["labels"], report["probe"]
+    layers = sorted(int(name.split()[1]) for name in probe if name.startswith("layer "))
+    summary = {
+        "layer_pnmi": [labels[f"k-means layer {i}, K=100"]["pnmi"] for i in layers],
+        "layer_probe": [probe[f"layer {i}"]["accuracy"] for i in layers],
+        "log_mel_probe": probe["log-mel"]["accuracy"],
+    }
+    summary["best_probe"] = max(summary["layer_probe"])
+    for kind, title in (("anchor", "anchor (frozen RPQ on log-mel)"),
+                        ("enhanced", "enhanced, nearest code (layer k)")):
+        if title in labels:
+            summary[f"{kind}_pnmi"] = labels[title]["pnmi"]
+            summary[f"{kind}_pnmi_chance"] = labels[title]["pnmi_chance"]
+    return summary
+
+
+def collect_label_quality(args) -> dict:
+    """{system: {number: [value per seed]}} (lists per layer become lists of lists)."""
     table: dict = {}
     for system in args.systems:
-        for decoder in decoders:
-            for split in args.splits:
-                wers = [scored_wer(args.out / "decodes" / f"{system}_seed{seed}" / decoder /
-                                   f"generate-{split}.txt") for seed in args.seeds]
-                table.setdefault(system, {}).setdefault(decoder, {})[split] = wers
+        for seed in args.seeds:
+            path = label_quality_json(args, system, seed)
+            if not path.exists():
+                continue
+            for key, value in label_quality_summary(json.loads(path.read_text())).items():
+                table.setdefault(system, {}).setdefault(key, []).append(value)
     return table
 
 
@@ -109,85 +207,176 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.mean(values), spread
 
 
-def markdown(table: dict, seeds: list[int], splits: list[str]) -> str:
-    decoders = next(iter(table.values())).keys()
-    lines = ["| system | decoder | " + " | ".join(f"{s} WER mean ± std" for s in splits)
-             + " | per seed (" + ", ".join(map(str, seeds)) + ") |",
-             "|---|---|" + "---:|" * len(splits) + "---|"]
-    for system, by_decoder in table.items():
-        for decoder in decoders:
-            cells = [f"{m:.1f} ± {s:.1f}" for m, s in
-                     (mean_std(by_decoder[decoder][split]) for split in splits)]
-            seeds_text = "; ".join("/".join(f"{w:.1f}" for w in by_decoder[decoder][split])
-                                   for split in splits)
-            lines.append(f"| {system} | {decoder} | " + " | ".join(cells) + f" | {seeds_text} |")
-    return "\n".join(lines)
-
-
-def ranking(table: dict, decoder: str, split: str) -> str:
-    """The systems by mean WER, with '<' where the gap exceeds both spreads added."""
-    stats = sorted((mean_std(table[s][decoder][split]), s) for s in table)
+def ranking(by_system: dict[str, list[float]], lower_is_better: bool = True) -> str:
+    """The systems ordered by mean, best first, with '<' (or '>') where the gap between
+    neighbours exceeds both their sample std added and '~' where it does not."""
+    stats = sorted(((mean_std(v), s) for s, v in by_system.items() if None not in v),
+                   key=lambda item: item[0][0], reverse=not lower_is_better)
+    if not stats:
+        return "-"
     text = stats[0][1]
     for (previous, _), ((mean, std), system) in zip(stats, stats[1:]):
-        clear = mean - previous[0] > previous[1] + std
-        text += (" < " if clear else " ~ ") + system
+        clear = abs(mean - previous[0]) > previous[1] + std
+        text += (f" {'<' if lower_is_better else '>'} " if clear else " ~ ") + system
     return text
 
 
-def main(argv=None) -> int:
+def _cell(values: list[float | None], digits: int) -> str:
+    if not values or None in values:
+        return "-"
+    mean, std = mean_std(values)
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def decode_markdown(table: dict, args, decoders: list[str]) -> str:
+    lines = []
+    for labelled, by_metric in table.items():
+        lines += [f"### Fine-tuned on {labelled}", "",
+                  "| system | decoder | " + " | ".join(
+                      f"{split} {metric.upper()}" for metric in METRICS for split in args.splits)
+                  + " | LER per seed |",
+                  "|---|---|" + "---:|" * (len(METRICS) * len(args.splits)) + "---|"]
+        for system in args.systems:
+            for decoder in decoders:
+                cells = [_cell(by_metric[metric][system][decoder][split], 1)
+                         for metric in METRICS for split in args.splits]
+                seeds = "; ".join("/".join("-" if v is None else f"{v:.1f}"
+                                           for v in by_metric["ler"][system][decoder][split])
+                                  for split in args.splits)
+                lines.append(f"| {system} | {decoder} | " + " | ".join(cells) + f" | {seeds} |")
+        lines += ["", "Order (best first; '<': gap larger than both std added, '~': within):"]
+        for metric in METRICS:
+            for decoder in decoders:
+                for split in args.splits:
+                    order = ranking({s: by_metric[metric][s][decoder][split]
+                                     for s in args.systems})
+                    lines.append(f"- {metric.upper()}, {decoder}, {split}: {order}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def label_quality_markdown(table: dict) -> str:
+    if not table:
+        return ""
+    layers = len(next(iter(table.values()))["layer_pnmi"][0])
+    lines = [f"### Label quality and frozen-layer probes ({PROBE_SPLIT})", "",
+             "| system | " + " | ".join(f"layer {i} PNMI" for i in range(1, layers + 1))
+             + " | " + " | ".join(f"layer {i} probe" for i in range(1, layers + 1))
+             + " | best probe | anchor PNMI | enhanced PNMI |",
+             "|---|" + "---:|" * (2 * layers + 3)]
+    for system, numbers in table.items():
+        per_layer = [_cell([seed[i] for seed in numbers[key]], 3)
+                     for key in ("layer_pnmi", "layer_probe") for i in range(layers)]
+        lines.append(f"| {system} | " + " | ".join(per_layer) + " | "
+                     + " | ".join(_cell(numbers.get(key, []), 3)
+                                  for key in ("best_probe", "anchor_pnmi", "enhanced_pnmi"))
+                     + " |")
+    lines += ["", "Order (best first; '>': gap larger than both std added, '~': within):",
+              "- best-layer probe: " + ranking({s: n["best_probe"] for s, n in table.items()},
+                                               lower_is_better=False)]
+    for i in range(layers):
+        lines.append(f"- layer {i + 1} PNMI: " + ranking(
+            {s: [seed[i] for seed in n["layer_pnmi"]] for s, n in table.items()},
+            lower_is_better=False))
+    return "\n".join(lines) + "\n"
+
+
+def run_stage(stages: dict, name: str, jobs: list[Callable[[], None]], workers: int) -> None:
+    """Runs the jobs ``workers`` at a time and records the stage's wall time."""
+    start = time.monotonic()
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(lambda job: job(), jobs))
+    stages[name] = round(time.monotonic() - start, 1)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=REPO / "results" / "quality")
-    parser.add_argument("--data", type=Path, default=REPO / "manifests" / "demo",
-                        help="folder with pretrain/ and finetune/ manifests (the demo corpus)")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="demo",
+                        help="corpus, updates and overrides (each option below overrides it)")
+    parser.add_argument("--out", type=Path, help="results folder (default results/PRESET)")
+    parser.add_argument("--data", type=Path,
+                        help="folder with pretrain/ and the --labelled folders of manifests")
+    parser.add_argument("--labelled", nargs="+", help="labelled manifest folders under --data "
+                        "to fine-tune on (the first is also the label-quality split's)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--eval-seed", type=int, default=1,
+                        help="label_quality --seed for every model (k-means, probe split)")
     parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS))
-    parser.add_argument("--pretrain-updates", type=int, default=300)
-    parser.add_argument("--finetune-updates", type=int, default=1500)
+    parser.add_argument("--pretrain-updates", type=int)
+    parser.add_argument("--finetune-updates", type=int)
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time (one thread each)")
     parser.add_argument("--lm", action="store_true", help="also decode with a 3-gram LM")
+    parser.add_argument("--lm-text", help="LM training text, relative to --data "
+                        "(default: the first labelled folder's train.wrd)")
+    parser.add_argument("--no-label-quality", action="store_true",
+                        help="skip the label-quality stage")
     parser.add_argument("--pretrain-override", action="append", default=[],
                         help="extra hydra override for both pretrainings (repeatable)")
+    parser.add_argument("--birq-override", action="append", default=[],
+                        help="extra hydra override for the BiRQ pretraining only (repeatable)")
     parser.add_argument("--finetune-override", action="append", default=[],
                         help="extra hydra override for every fine-tuning (repeatable)")
     parser.add_argument("--config-suffix", default="demo",
                         help="pretraining configs birq_SUFFIX and bestrq_SUFFIX")
     parser.add_argument("--finetune-config", default="demo", help="config/finetuning/NAME.yaml")
-    parser.add_argument("--splits", nargs="+", default=list(DEMO_SPLITS),
-                        help="finetune/ splits to decode")
+    parser.add_argument("--splits", nargs="+", help="labelled splits to decode")
     args = parser.parse_args(argv)
-    args.out, args.data = args.out.resolve(), args.data.resolve()
-    for split in ("pretrain/train.tsv", "finetune/train.tsv",
-                  *(f"finetune/{s}.tsv" for s in args.splits)):
-        if not (args.data / split).exists():
-            parser.error(f"{args.data / split}: missing; --data needs pretrain/ and finetune/ "
-                         "manifests with the --splits (the demo corpus: make demo-corpus)")
+    preset = PRESETS[args.preset]
+    for key in ("data", "labelled", "pretrain_updates", "finetune_updates", "splits", "lm_text"):
+        if getattr(args, key) is None:
+            setattr(args, key, preset.get(key))
+    for key in ("pretrain_override", "birq_override", "finetune_override"):
+        setattr(args, key, preset.get(key, []) + getattr(args, key))
+    args.lm_text = args.lm_text or f"{args.labelled[0]}/train.wrd"
+    args.out = (args.out or REPO / "results" / args.preset).resolve()
+    args.data = args.data.resolve()
+    needed = ["pretrain/train.tsv", args.lm_text if args.lm else None] + [
+        f"{labelled}/{split}.tsv"
+        for labelled in args.labelled for split in ["train", *args.splits]]
+    for path in filter(None, needed):
+        if not (args.data / path).exists():
+            parser.error(f"{args.data / path}: missing; --data needs pretrain/ and the "
+                         f"--labelled folders with the --splits (make demo-corpus, make "
+                         f"study-corpus)")
+    return args
 
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    stages: dict = {}
     lm = None
     if args.lm:
         lm = args.out / "lm" / "train_3gram.arpa"
-        run_logged([str(BIN / "python"), "-m", "birq_fairseq.lm.build_arpa", "--order", "3",
-                    "--out", str(lm), str(args.data / "finetune" / "train.wrd")],
-                   args.out / "logs" / "lm.log")
+        if not lm.exists():
+            run_logged([str(BIN / "python"), "-m", "birq_fairseq.lm.build_arpa", "--order", "3",
+                        "--out", str(lm), str(args.data / args.lm_text)],
+                       args.out / "logs" / "lm.log")
     pretrained = sorted({"birq" if s == "scratch" else s for s in args.systems})
-    with ThreadPoolExecutor(args.jobs) as pool:
-        list(pool.map(lambda job: pretrain(args, *job),
-                      [(s, seed) for seed in args.seeds for s in pretrained]))
-        list(pool.map(lambda job: finetune_and_decode(args, *job, lm),
-                      [(s, seed) for seed in args.seeds for s in args.systems]))
+    run_stage(stages, "pretrain", [partial(pretrain, args, s, seed)
+                                   for seed in args.seeds for s in pretrained], args.jobs)
+    jobs = [partial(finetune_and_decode, args, labelled, s, seed, lm)
+            for labelled in args.labelled for seed in args.seeds for s in args.systems]
+    if not args.no_label_quality:
+        jobs += [partial(measure_label_quality, args, s, seed)
+                 for seed in args.seeds for s in args.systems]
+    run_stage(stages, "evaluate", jobs, args.jobs)
 
     decoders = ["greedy"] + (["lm"] if lm else [])
-    table = collect(args, decoders)
-    text = markdown(table, args.seeds, args.splits)
-    orders = [f"- {decoder}, {split}: {ranking(table, decoder, split)}"
-              for decoder in decoders for split in args.splits]
-    summary = (f"{text}\n\nOrder by mean WER ('<': gap larger than both std added, '~': "
-               f"within the spread):\n" + "\n".join(orders) + "\n")
+    decodes = collect_decodes(args, decoders)
+    quality = collect_label_quality(args)
+    summary = (f"## {args.preset}: {args.pretrain_updates} pretraining updates, "
+               f"{args.finetune_updates} fine-tuning updates, seeds {args.seeds}\n\n"
+               + label_quality_markdown(quality) + "\n" + decode_markdown(decodes, args, decoders))
+    args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "table.md").write_text(summary)
     (args.out / "results.json").write_text(json.dumps({
-        "seeds": args.seeds, "pretrain_updates": args.pretrain_updates,
-        "finetune_updates": args.finetune_updates, "wer": table}, indent=1))
-    for stage in ("pretrain", "finetune"):
-        logs = sorted((args.out / "logs").glob(f"{stage}_*.log"))
+        "preset": args.preset, "seeds": args.seeds, "pretrain_updates": args.pretrain_updates,
+        "finetune_updates": args.finetune_updates, "pretrain_override": args.pretrain_override,
+        "birq_override": args.birq_override, "finetune_override": args.finetune_override,
+        "stage_seconds": stages, "decodes": decodes, "label_quality": quality}, indent=1))
+    for stage, logs in (("pretrain", sorted((args.out / "logs").glob("pretrain_*.log"))),
+                        *((labelled, sorted((args.out / "logs" / labelled).glob("finetune_*.log")))
+                          for labelled in args.labelled)):
         plot({log.stem: parse_log(log.read_text()) for log in logs}, args.out / "plots" / stage)
     print(summary)
     return 0

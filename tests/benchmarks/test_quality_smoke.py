@@ -1,6 +1,7 @@
-"""The quality benchmark runs its whole chain (pretrain both systems, fine-tune three,
-decode greedy and with an LM) on the tiny corpus and writes the table, the JSON and the
-plots it promises (never checks which system wins)."""
+"""The quality benchmark runs its whole chain (pretrain both systems, score the labels and
+probe the layers of all three, fine-tune three, decode greedy and with an LM) on the tiny
+corpus and writes the table, the JSON and the plots it promises (never checks which system
+wins)."""
 
 import json
 import math
@@ -26,14 +27,23 @@ def test_quality_benchmark_writes_table_results_and_plots(tiny_corpus, tmp_path)
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
-    assert set(results["wer"]) == {"birq", "bestrq", "scratch"}
-    for by_decoder in results["wer"].values():
-        assert set(by_decoder) == {"greedy", "lm"}
-        for wers in by_decoder.values():
-            assert set(wers) == {"test_real", "test"}
-            assert all(len(v) == 1 and math.isfinite(v[0]) and v[0] >= 0 for v in wers.values())
+    for metric in ("wer", "ler"):
+        by_system = results["decodes"]["finetune"][metric]
+        assert set(by_system) == {"birq", "bestrq", "scratch"}
+        for by_decoder in by_system.values():
+            assert set(by_decoder) == {"greedy", "lm"}
+            for values in by_decoder.values():
+                assert set(values) == {"test_real", "test"}
+                assert all(len(v) == 1 and math.isfinite(v[0]) and v[0] >= 0
+                           for v in values.values())
+    quality = results["label_quality"]
+    assert set(quality) == {"birq", "bestrq", "scratch"}
+    for numbers in quality.values():
+        assert len(numbers["layer_probe"][0]) == len(numbers["layer_pnmi"][0]) > 0
+        assert numbers["best_probe"] == [max(numbers["layer_probe"][0])]
+    assert "enhanced_pnmi" in quality["birq"] and "anchor_pnmi" in quality["bestrq"]
     table = (out / "table.md").read_text()
-    assert table.count("| birq |") == 2 and "Order by mean WER" in table
+    assert table.count("| birq |") == 3 and "best-layer probe:" in table
     assert (out / "plots" / "pretrain" / "loss_anchor.png").exists()
     assert (out / "plots" / "finetune" / "loss.png").exists()
     assert "| scratch |" in proc.stdout

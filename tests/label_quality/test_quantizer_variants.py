@@ -1,0 +1,64 @@
+"""The label definitions that ``quantizer_variants`` compares, each against an independent
+reference: the training path's own modules (per-utterance standardisation, the enhanced
+quantizer) or the definition itself (identity covariance after whitening)."""
+
+import numpy as np
+import torch
+
+from birq_fairseq.label_quality.quantizer_variants import (
+    anchor_variants,
+    enhanced_variants,
+    per_group_standardise,
+    zca_whiten,
+)
+from birq_fairseq.modules.enhanced_targets import EnhancedTargetQuantizer
+from birq_fairseq.modules.logmel import normalize_per_utterance
+from birq_fairseq.modules.random_projection_quantizer import RandomProjectionQuantizer
+
+
+def test_per_group_standardise_matches_the_training_normalisation():
+    rng = np.random.default_rng(0)
+    lengths = [7, 12, 5]
+    padded = torch.from_numpy(rng.normal(3.0, 2.0, (3, 12, 6)))
+    valid = torch.arange(12)[None, :] < torch.tensor(lengths)[:, None]
+    reference = normalize_per_utterance(padded, valid)[valid].numpy()
+    groups = np.repeat([4, 9, 2], lengths)  # any labels, in any order
+    ours = per_group_standardise(padded[valid].numpy(), groups)
+    np.testing.assert_allclose(ours, reference, atol=1e-10)
+
+
+def test_whitening_gives_identity_covariance():
+    rng = np.random.default_rng(1)
+    mixing = rng.normal(size=(5, 5)) * np.array([10.0, 3.0, 1.0, 0.3, 0.1])
+    x = rng.normal(size=(4000, 5)) @ mixing + 7.0
+    white = zca_whiten(x, eps=1e-12)
+    np.testing.assert_allclose(white.mean(axis=0), 0.0, atol=1e-9)
+    np.testing.assert_allclose(np.cov(white, rowvar=False), np.eye(5), atol=1e-6)
+
+
+def test_published_enhanced_variant_is_the_training_quantizer():
+    torch.manual_seed(0)
+    hidden = torch.randn(1, 60, 32, dtype=torch.float64) * 3 + torch.randn(32)
+    valid = torch.ones(1, 60, dtype=torch.bool)
+    module = EnhancedTargetQuantizer(32, 8, 64, logit_scale=50.0, tau=0.5, hard=True, seed=3,
+                                     normalize_projection=True)
+    reference = module(hidden, valid, valid).nearest.numpy()
+    ours = enhanced_variants(hidden[0].numpy(), np.zeros(60, dtype=int), module.quantizer,
+                             normalize_projection=True)
+    np.testing.assert_array_equal(ours["enhanced, published"], reference)
+    assert set(ours) == {"enhanced, published", "enhanced, instance norm first",
+                         "enhanced, whitened first"}
+
+
+def test_anchor_variants_remove_the_frame_level():
+    """A frame's overall level (the same offset on every mel channel) moves the published
+    anchor code but not the mean-removed one."""
+    rng = np.random.default_rng(2)
+    stacked = rng.normal(size=(200, 4 * 10))
+    quantizer = RandomProjectionQuantizer(40, 8, 128, 1, seed=5)
+    louder = stacked + np.repeat(rng.normal(0, 5, (200, 4)), 10, axis=1)
+    plain, moved = (anchor_variants(x, quantizer, 10, seed=1) for x in (stacked, louder))
+    name = "anchor, per-frame mel mean removed"
+    np.testing.assert_array_equal(plain[name][0], moved[name][0])
+    assert (plain["anchor, published"][0] != moved["anchor, published"][0]).mean() > 0.3
+    assert plain["anchor, 256 codes"][1] == 256 and plain["anchor, 8192 codes"][1] == 8192
