@@ -54,3 +54,20 @@ def linear_phone_probe(
         train_frames=int((~test).sum()),
         test_frames=int(test.sum()),
     )
+
+
+def held_out_code_accuracy(codes: np.ndarray, phones: np.ndarray, utterance: np.ndarray,
+                           seed: int) -> float:
+    """Phone accuracy on held-out utterances of reading each code as its most frequent phone
+    on the others (a code never seen there reads as the most frequent phone overall).
+
+    Unlike PNMI or purity on the frames that defined the mapping, it does not rise with the
+    number of codes used: a code seen on a handful of training frames rarely names the phone
+    of new ones, so label sets of very different sizes compare on it."""
+    test = np.isin(utterance, held_out_utterances(int(utterance.max()) + 1, seed))
+    num_codes, num_phones = int(codes.max()) + 1, int(phones.max()) + 1
+    table = np.bincount(codes[~test] * num_phones + phones[~test],
+                        minlength=num_codes * num_phones).reshape(num_codes, num_phones)
+    reading = np.where(table.sum(axis=1) > 0, table.argmax(axis=1),
+                       np.bincount(phones[~test], minlength=num_phones).argmax())
+    return float((reading[codes[test]] == phones[test]).mean())

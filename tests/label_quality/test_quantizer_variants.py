@@ -62,3 +62,19 @@ def test_anchor_variants_remove_the_frame_level():
     np.testing.assert_array_equal(plain[name][0], moved[name][0])
     assert (plain["anchor, published"][0] != moved["anchor, published"][0]).mean() > 0.3
     assert plain["anchor, 256 codes"][1] == 256 and plain["anchor, 8192 codes"][1] == 8192
+
+
+def test_held_out_code_accuracy_reads_codes_as_their_training_majority():
+    from birq_fairseq.label_quality.probe import held_out_code_accuracy, held_out_utterances
+
+    rng = np.random.default_rng(3)
+    utterance = np.repeat(np.arange(50), 40)
+    phones = rng.integers(0, 6, len(utterance))
+    test = np.isin(utterance, held_out_utterances(50, seed=1))
+    # Codes that name the phone: perfect. Codes unique to each frame: never seen in
+    # training, so every held-out frame reads as the overall majority phone.
+    assert held_out_code_accuracy(phones * 3 + 1, phones, utterance, seed=1) == 1.0
+    unique = np.arange(len(phones))
+    majority = np.bincount(phones[~test]).argmax()
+    expected = (phones[test] == majority).mean()
+    assert held_out_code_accuracy(unique, phones, utterance, seed=1) == expected
