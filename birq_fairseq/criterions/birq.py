@@ -26,6 +26,7 @@ from ..modules.enhanced_targets import effective_rank
 class BirqCriterionConfig(FairseqDataclass):
     enhanced_weight: float = II("model.enhanced_weight")
     anchor_weight: float = II("model.anchor_weight")
+    enhanced_centred_target_gradient: bool = II("model.enhanced_centred_target_gradient")
 
 
 class CodeUsage(NamedTuple):
@@ -52,12 +53,26 @@ def code_usage(targets: Tensor, num_codes: int) -> CodeUsage:
     return CodeUsage(used, entropy.exp().mean(), probs.max(dim=1).values.mean())
 
 
+def enhanced_cross_entropy(targets: Tensor, log_probs: Tensor, centred: bool) -> Tensor:
+    """F = -sum(targets * log_probs) over masked frames (M, N). With ``centred`` the value
+    and the gradient into ``log_probs`` stay the same, while the gradient into the targets
+    becomes minus the log-probs centred over the M frames per code (a zero-valued term
+    carries it: targets minus their detached copy)."""
+    if not centred or not targets.requires_grad:
+        return -(targets * log_probs).sum()
+    fixed = targets.detach()
+    centred_log_probs = (log_probs - log_probs.mean(dim=0, keepdim=True)).detach()
+    return -(fixed * log_probs).sum() - ((targets - fixed) * centred_log_probs).sum()
+
+
 @register_criterion("birq", dataclass=BirqCriterionConfig)
 class BirqCriterion(FairseqCriterion):
-    def __init__(self, task, enhanced_weight: float, anchor_weight: float):
+    def __init__(self, task, enhanced_weight: float, anchor_weight: float,
+                 enhanced_centred_target_gradient: bool = False):
         super().__init__(task)
         self.enhanced_weight = enhanced_weight
         self.anchor_weight = anchor_weight
+        self.centred_target_gradient = enhanced_centred_target_gradient
 
     def forward(self, model, sample, reduce=True):
         net_output = model(**sample["net_input"])
@@ -89,7 +104,8 @@ class BirqCriterion(FairseqCriterion):
             enhanced_targets = net_output["enhanced_targets"]
             picks = net_output["enhanced_picks"]
             log_probs = F.log_softmax(enhanced_logits, dim=-1)
-            enhanced_loss = -(enhanced_targets * log_probs).sum()
+            enhanced_loss = enhanced_cross_entropy(enhanced_targets, log_probs,
+                                                   self.centred_target_gradient)
             weight = self.enhanced_weight * net_output.get("enhanced_weight_scale", 1.0)
             loss = loss + weight * enhanced_loss
             enhanced_usage = code_usage(picks.unsqueeze(1), enhanced_logits.size(1))

@@ -166,3 +166,11 @@ class BirqConfig(FairseqDataclass):
         metadata={"help": "stop F's gradient at the enhanced targets (the unmasked pass then "
                   "runs without autograd, dropout or LayerDrop)"},
     )
+    enhanced_centred_target_gradient: bool = field(
+        default=False,
+        metadata={"help": "through the targets, F's gradient uses the predictor's log-probs "
+                  "centred over the batch's masked frames (per code) instead of the raw ones: "
+                  "targets are then rewarded for codes the predictor favours at that frame "
+                  "more than elsewhere, not for codes it favours everywhere (the pull that "
+                  "collapses them). F's value and the predictor's gradient are unchanged"},
+    )

@@ -102,3 +102,43 @@ def test_k_is_still_the_last_layer_with_target_gradient():
     model = build(enhanced_target_grad_scale=0.1).train()
     after_k = list(model.encoder.layers[K].parameters())
     assert not any(g is not None and g.abs().max() > 0 for g in grads_of_targets(model, after_k))
+
+
+def test_centred_target_gradient_keeps_the_value_and_the_predictor_gradient():
+    """Against the formula: F's value and d F / d log_probs are those of plain cross entropy,
+    and d F / d targets is minus the log-probs centred per code over the frames."""
+    from birq_fairseq.criterions.birq import enhanced_cross_entropy
+
+    torch.manual_seed(0)
+    logits = torch.randn(7, 5, requires_grad=True)
+    targets = torch.softmax(torch.randn(7, 5), dim=-1).requires_grad_()
+    log_probs = torch.log_softmax(logits, dim=-1)
+    plain = enhanced_cross_entropy(targets, log_probs, centred=False)
+    centred = enhanced_cross_entropy(targets, log_probs, centred=True)
+    torch.testing.assert_close(centred, plain)
+    d_logits_plain, d_targets_plain = torch.autograd.grad(plain, (logits, targets),
+                                                          retain_graph=True)
+    d_logits, d_targets = torch.autograd.grad(centred, (logits, targets))
+    torch.testing.assert_close(d_logits, d_logits_plain)
+    reference = log_probs.detach()
+    torch.testing.assert_close(d_targets_plain, -reference)
+    torch.testing.assert_close(d_targets, -(reference - reference.mean(dim=0)))
+    # A target distribution that follows the predictor's global favourite earns nothing.
+    assert d_targets.sum(dim=0).abs().max() < 1e-5
+
+
+def test_centred_target_gradient_changes_only_the_target_path():
+    """In the model: the prediction path's gradient (targets detached) is the same with and
+    without centring; the full gradient on layer 1 differs."""
+    def gradient(centred: bool, **overrides) -> list[torch.Tensor]:
+        model = build(**overrides).train()
+        criterion = BirqCriterion(None, model.cfg.enhanced_weight, model.cfg.anchor_weight,
+                                  enhanced_centred_target_gradient=centred)
+        loss, _, _ = criterion(model, {"net_input": padded_batch()})
+        return torch.autograd.grad(loss, list(model.encoder.layers[0].parameters()))
+
+    detached = [gradient(c, enhanced_target_grad_scale=0.0) for c in (False, True)]
+    for a, b in zip(*detached):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    full = [gradient(c) for c in (False, True)]
+    assert any((a - b).abs().max() > 1e-6 for a, b in zip(*full))
