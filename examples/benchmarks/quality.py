@@ -202,6 +202,48 @@ def collect_label_quality(args) -> dict:
     return table
 
 
+CURVES = ("valid_pnmi_anchor", "valid_pnmi_enhanced", "valid_acc_anchor", "valid_acc_enhanced")
+COLLAPSE_WARNING = "codebook collapse at update"
+
+
+def collect_curves(args, pretrained: list[str]) -> dict:
+    """{system: {metric: {update: [value per seed]}}} from the pretraining validation
+    lines, and {system: [collapse warnings per seed]} under "collapse_warnings"."""
+    curves: dict = {}
+    for system in pretrained:
+        for seed in args.seeds:
+            log = args.out / "logs" / f"pretrain_{system}_seed{seed}.log"
+            if not log.exists():
+                continue
+            text = log.read_text()
+            parsed = parse_log(text)
+            for metric in CURVES:
+                for update, value in parsed.get(metric, []):
+                    (curves.setdefault(system, {}).setdefault(metric, {})
+                     .setdefault(update, []).append(value))
+            (curves.setdefault(system, {}).setdefault("collapse_warnings", [])
+             .append(text.count(COLLAPSE_WARNING)))
+    return curves
+
+
+def curves_markdown(curves: dict) -> str:
+    lines = ["### Labels on pretrain/valid over training (mean ± std over seeds)", "",
+             "| system | metric | " + " | ".join(
+                 str(u) for u in sorted({u for c in curves.values()
+                                         for u in c.get("valid_pnmi_anchor", {})})) + " |"]
+    updates = sorted({u for c in curves.values() for u in c.get("valid_pnmi_anchor", {})})
+    lines.append("|---|---|" + "---:|" * len(updates))
+    for system, by_metric in curves.items():
+        for metric in CURVES:
+            if metric in by_metric:
+                cells = [_cell(by_metric[metric].get(u, []), 3) for u in updates]
+                lines.append(f"| {system} | {metric} | " + " | ".join(cells) + " |")
+    warnings = {s: c.get("collapse_warnings", []) for s, c in curves.items()}
+    lines += ["", "Collapse warnings per seed: " + "; ".join(
+        f"{s} {'/'.join(map(str, w))}" for s, w in warnings.items()), ""]
+    return "\n".join(lines)
+
+
 def mean_std(values: list[float]) -> tuple[float, float]:
     spread = statistics.stdev(values) if len(values) > 1 else 0.0
     return statistics.mean(values), spread
@@ -364,16 +406,19 @@ def main(argv=None) -> int:
     decoders = ["greedy"] + (["lm"] if lm else [])
     decodes = collect_decodes(args, decoders)
     quality = collect_label_quality(args)
+    curves = collect_curves(args, pretrained)
     summary = (f"## {args.preset}: {args.pretrain_updates} pretraining updates, "
                f"{args.finetune_updates} fine-tuning updates, seeds {args.seeds}\n\n"
-               + label_quality_markdown(quality) + "\n" + decode_markdown(decodes, args, decoders))
+               + label_quality_markdown(quality) + "\n" + curves_markdown(curves) + "\n"
+               + decode_markdown(decodes, args, decoders))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "table.md").write_text(summary)
     (args.out / "results.json").write_text(json.dumps({
         "preset": args.preset, "seeds": args.seeds, "pretrain_updates": args.pretrain_updates,
         "finetune_updates": args.finetune_updates, "pretrain_override": args.pretrain_override,
         "birq_override": args.birq_override, "finetune_override": args.finetune_override,
-        "stage_seconds": stages, "decodes": decodes, "label_quality": quality}, indent=1))
+        "stage_seconds": stages, "decodes": decodes, "label_quality": quality,
+        "curves": curves}, indent=1))
     for stage, logs in (("pretrain", sorted((args.out / "logs").glob("pretrain_*.log"))),
                         *((labelled, sorted((args.out / "logs" / labelled).glob("finetune_*.log")))
                           for labelled in args.labelled)):
