@@ -354,8 +354,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="skip the label-quality stage")
     parser.add_argument("--pretrain-override", action="append", default=[],
                         help="extra hydra override for both pretrainings (repeatable)")
-    parser.add_argument("--birq-override", action="append", default=[],
-                        help="extra hydra override for the BiRQ pretraining only (repeatable)")
+    parser.add_argument("--birq-override", action="append",
+                        help="hydra override for the BiRQ pretraining only (repeatable); "
+                        "replaces the preset's BiRQ overrides")
     parser.add_argument("--finetune-override", action="append", default=[],
                         help="extra hydra override for every fine-tuning (repeatable)")
     parser.add_argument("--config-suffix", default="demo",
@@ -367,8 +368,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     for key in ("data", "labelled", "pretrain_updates", "finetune_updates", "splits", "lm_text"):
         if getattr(args, key) is None:
             setattr(args, key, preset.get(key))
-    for key in ("pretrain_override", "birq_override", "finetune_override"):
+    for key in ("pretrain_override", "finetune_override"):
         setattr(args, key, preset.get(key, []) + getattr(args, key))
+    if args.birq_override is None:
+        args.birq_override = preset.get("birq_override", [])
     args.lm_text = args.lm_text or f"{args.labelled[0]}/train.wrd"
     args.out = (args.out or REPO / "results" / args.preset).resolve()
     args.data = args.data.resolve()
