@@ -251,6 +251,13 @@ class ConformerEncoder(nn.Module):
         keys stay those of the eager model, so checkpoints load in stock fairseq; LayerDrop
         and checkpointing stay eager around the compiled layers. ``options`` go to
         ``torch.compile``."""
+        # Shapes: dynamo's default (dynamic=None) compiles the first batch shape statically
+        # and, after a shape changes, retraces with dynamic sizes. Pretraining crops to
+        # task.max_sample_size, so most batches share one frame count and get the static
+        # graph; padding to length buckets would instead change what the layers compute
+        # (a padding mask where there was none). With torch 2.13 on CPU the frame count
+        # stays specialised (only the batch size becomes dynamic): each new frame count
+        # compiles once, and past torch._dynamo.config.recompile_limit the layer runs eagerly.
         for layer in self.layers:
             layer.compile(**options)
 
