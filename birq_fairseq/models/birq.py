@@ -66,6 +66,8 @@ class BirqModel(BaseFairseqModel):
             cfg.encoder_layerdrop,
             cfg.checkpoint_activations,
         )
+        if cfg.compile_encoder:
+            self.encoder.compile_layers()
         # Pretraining-only children; remove_pretraining_modules() sets them to None.
         self.anchor_quantizer = RandomProjectionQuantizer(
             SUBSAMPLING_FACTOR * cfg.n_mels,

@@ -67,6 +67,12 @@ class BirqConfig(FairseqDataclass):
     checkpoint_activations: bool = field(
         default=False, metadata={"help": "recompute each layer in backward to save memory"}
     )
+    compile_encoder: bool = field(
+        default=False,
+        metadata={"help": "compile each Conformer layer with torch.compile (inductor) at "
+                  "build time: fewer, fused kernels per step; the first steps and every new "
+                  "batch shape pay the compilation (see ConformerEncoder.compile_layers)"},
+    )
     # --- masking (wav2vec 2.0 names and meanings, so fine-tuning turns it into SpecAugment) -
     mask_prob: float = field(
         default=0.4,

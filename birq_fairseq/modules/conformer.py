@@ -8,6 +8,8 @@ padded frames before the depthwise convolution, and lets PyTorch pick the fastes
 attention kernel.
 """
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -28,6 +30,16 @@ def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
     first, second = x.float().chunk(2, dim=-1)
     rotated = torch.cat((first * cos - second * sin, first * sin + second * cos), dim=-1)
     return rotated.to(x.dtype)
+
+
+class AttentionInputs(NamedTuple):
+    """What every layer's attention needs besides its input, built once per encoder
+    forward rather than in each layer (host time and small kernels per step)."""
+
+    keep: Tensor | None  # bool (B|1, 1, 1|T, T), True = may attend; None = attend to all
+    cos: Tensor | None  # rope: (T, head_dim / 2)
+    sin: Tensor | None
+    relative: Tensor | None  # rel_pos: (T, T) index of each clipped distance into the bias
 
 
 class MultiHeadSelfAttention(nn.Module):
@@ -65,8 +77,11 @@ class MultiHeadSelfAttention(nn.Module):
         if pos_enc_type == "rel_pos":
             self.relative_bias = nn.Embedding(2 * max_relative_position + 1, num_heads)
 
-    def _attention_mask(self, frames: int, padding_mask: Tensor | None, device) -> Tensor | None:
-        """Bool (B|1, 1|H, T, T) mask, True = may attend, or a float bias; None if neither."""
+    def shared_inputs(
+        self, frames: int, padding_mask: Tensor | None, device: torch.device
+    ) -> AttentionInputs:
+        """What attention needs besides x that depends only on the frames and padding (the
+        same for every layer with these settings); see ``AttentionInputs``."""
         keep = None
         if padding_mask is not None:
             keep = (~padding_mask)[:, None, None, :]
@@ -79,26 +94,41 @@ class MultiHeadSelfAttention(nn.Module):
             # itself keeps such rows finite (some fused kernels return NaN for empty rows).
             # Without a window the (B, 1, 1, T) padding mask never empties a row.
             keep = keep | torch.eye(frames, dtype=torch.bool, device=device)
-        if self.pos_enc_type != "rel_pos":
-            return keep
-        positions = torch.arange(frames, device=device)
-        relative = positions[None, :] - positions[:, None]
-        relative = relative.clamp(-self.max_relative_position, self.max_relative_position)
-        bias = self.relative_bias(relative + self.max_relative_position).permute(2, 0, 1)
-        bias = bias.unsqueeze(0)
-        if keep is None:
-            return bias
-        return bias.masked_fill(~keep, float("-inf"))
+        cos = sin = relative = None
+        if self.pos_enc_type == "rope":
+            cos, sin = rotary_tables(frames, self.head_dim, device)
+        elif self.pos_enc_type == "rel_pos":
+            positions = torch.arange(frames, device=device)
+            relative = positions[None, :] - positions[:, None]
+            limit = self.max_relative_position
+            relative = relative.clamp(-limit, limit) + limit
+        return AttentionInputs(keep, cos, sin, relative)
 
-    def forward(self, x: Tensor, padding_mask: Tensor | None) -> Tensor:
-        """x (B, T, C), padding_mask (B, T) True = padded -> (B, T, C)."""
+    def _attention_mask(self, inputs: AttentionInputs) -> Tensor | None:
+        """The ``attn_mask`` of SDPA: None (no padding, no window, no bias: fused kernels
+        stay eligible), the bool ``keep`` mask, or with ``rel_pos`` a float (1|B, H, T, T)
+        bias with -inf where ``keep`` is False."""
+        if self.pos_enc_type != "rel_pos":
+            return inputs.keep
+        bias = self.relative_bias(inputs.relative).permute(2, 0, 1).unsqueeze(0)
+        if inputs.keep is None:
+            return bias
+        return bias.masked_fill(~inputs.keep, float("-inf"))
+
+    def forward(
+        self, x: Tensor, padding_mask: Tensor | None, inputs: AttentionInputs | None = None
+    ) -> Tensor:
+        """x (B, T, C), padding_mask (B, T) True = padded -> (B, T, C). ``inputs`` from
+        ``shared_inputs`` (built here when not given)."""
         batch, frames, channels = x.shape
+        if inputs is None:
+            inputs = self.shared_inputs(frames, padding_mask, x.device)
         qkv = self.qkv(x).view(batch, frames, 3, self.num_heads, self.head_dim)
         query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)
         if self.pos_enc_type == "rope":
-            cos, sin = rotary_tables(frames, self.head_dim, x.device)
-            query, key = apply_rotary(query, cos, sin), apply_rotary(key, cos, sin)
-        mask = self._attention_mask(frames, padding_mask, x.device)
+            query = apply_rotary(query, inputs.cos, inputs.sin)
+            key = apply_rotary(key, inputs.cos, inputs.sin)
+        mask = self._attention_mask(inputs)
         if mask is not None and mask.dtype != torch.bool:
             mask = mask.to(query.dtype)
         out = F.scaled_dot_product_attention(
@@ -186,9 +216,13 @@ class ConformerLayer(nn.Module):
         self.ffn2 = FeedForward(embed_dim, ffn_dim, activation_dropout, dropout)
         self.final_layer_norm = nn.LayerNorm(embed_dim)
 
-    def forward(self, x: Tensor, padding_mask: Tensor | None) -> Tensor:
+    def forward(
+        self, x: Tensor, padding_mask: Tensor | None, inputs: AttentionInputs | None = None
+    ) -> Tensor:
+        """x (B, T, C), padding_mask (B, T) True = padded -> (B, T, C); ``inputs`` as
+        ``MultiHeadSelfAttention.forward`` takes them."""
         x = x + 0.5 * self.ffn1(x)
-        x = x + self.attn_dropout(self.attention(self.attn_layer_norm(x), padding_mask))
+        x = x + self.attn_dropout(self.attention(self.attn_layer_norm(x), padding_mask, inputs))
         x = x + self.conv(x, padding_mask)
         x = x + 0.5 * self.ffn2(x)
         return self.final_layer_norm(x)
@@ -198,14 +232,34 @@ class ConformerEncoder(nn.Module):
     """A stack of Conformer layers with LayerDrop and optional activation checkpointing.
 
     ``forward`` can run any contiguous range of layers, which lets BiRQ stop the unmasked
-    pass at layer k and resume the masked pass from there.
+    pass at layer k and resume the masked pass from there. The attention mask and position
+    tables are built once per call and shared by the layers, so every layer must have the
+    same attention settings.
     """
 
     def __init__(self, layers: list[ConformerLayer], layerdrop: float, checkpoint_layers: bool):
         super().__init__()
+        settings = {_attention_settings(layer.attention) for layer in layers}
+        if len(settings) > 1:
+            raise ValueError(f"layers differ in their attention settings: {sorted(settings)}")
         self.layers = nn.ModuleList(layers)
         self.layerdrop = layerdrop
         self.checkpoint_layers = checkpoint_layers
+
+    def compile_layers(self, **options) -> None:
+        """Compiles each layer's forward in place (``nn.Module.compile``): the state_dict
+        keys stay those of the eager model, so checkpoints load in stock fairseq; LayerDrop
+        and checkpointing stay eager around the compiled layers. ``options`` go to
+        ``torch.compile``."""
+        # Shapes: dynamo's default (dynamic=None) compiles the first batch shape statically
+        # and, after a shape changes, retraces with dynamic sizes. Pretraining crops to
+        # task.max_sample_size, so most batches share one frame count and get the static
+        # graph; padding to length buckets would instead change what the layers compute
+        # (a padding mask where there was none). With torch 2.13 on CPU the frame count
+        # stays specialised (only the batch size becomes dynamic): each new frame count
+        # compiles once, and past torch._dynamo.config.recompile_limit the layer runs eagerly.
+        for layer in self.layers:
+            layer.compile(**options)
 
     def forward(
         self,
@@ -219,16 +273,28 @@ class ConformerEncoder(nn.Module):
         output to ``layer_results`` when given."""
         end = len(self.layers) if end is None else end
         if self.training and self.layerdrop > 0:
-            keep = torch.rand(end - start) >= self.layerdrop
+            keep = (torch.rand(end - start) >= self.layerdrop).tolist()
         else:
             keep = None
+        if start >= end:
+            return x
+        inputs = self.layers[start].attention.shared_inputs(x.size(1), padding_mask, x.device)
         for offset, layer in enumerate(self.layers[start:end]):
             if keep is not None and not keep[offset]:
                 continue
             if self.checkpoint_layers and self.training:
-                x = checkpoint(layer, x, padding_mask, use_reentrant=False)
+                x = checkpoint(layer, x, padding_mask, inputs, use_reentrant=False)
             else:
-                x = layer(x, padding_mask)
+                x = layer(x, padding_mask, inputs)
             if layer_results is not None:
                 layer_results.append(x)
         return x
+
+
+def _attention_settings(attention: MultiHeadSelfAttention) -> tuple:
+    return (
+        attention.pos_enc_type,
+        attention.head_dim,
+        attention.max_relative_position,
+        attention.attention_window,
+    )

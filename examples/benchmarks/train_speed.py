@@ -7,7 +7,9 @@ round), so machine noise hits them alike:
 * ``birq_detached`` the same with ``detach_enhanced_targets=True``;
 * ``bestrq``        ``enhanced_weight=0`` (no unmasked pass at all);
 * ``wav2vec2``      fairseq's ``Wav2Vec2Model`` (512-channel conv feature extractor, BASE
-  pretraining settings) trained with fairseq's ``wav2vec`` criterion (InfoNCE).
+  pretraining settings) trained with fairseq's ``wav2vec`` criterion (InfoNCE);
+* with ``--compile``, ``bestrq_compiled`` and ``birq_compiled``: the same models built with
+  ``compile_encoder=True``, timed in the same rounds, so compiled / eager is a paired ratio.
 
 A step is forward through the real criterion, backward and ``torch.optim.AdamW.step``.
 The wav2vec 2.0 Transformer has the Conformer's width and the number of layers that brings
@@ -39,6 +41,8 @@ from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
 SYSTEMS = ("birq", "birq_detached", "bestrq", "wav2vec2")
+COMPILED_SUFFIX = "_compiled"
+COMPILED_SYSTEMS = ("birq" + COMPILED_SUFFIX, "bestrq" + COMPILED_SUFFIX)
 SAMPLE_RATE = 16_000
 SPEECH_GLOB = "/usr/share/pocketsphinx/test/data/librivox/*.wav"
 NOISE_STD = 0.1
@@ -117,6 +121,11 @@ GOALS = (
     ("anchor_label_share", 0.05, "below", "anchor labels < 5 % of a BEST-RQ step"),
 )
 
+# Added with --compile: (json key, threshold, kind, text) as in GOALS.
+COMPILE_GOALS = (
+    ("bestrq_compiled_step_ratio_vs_eager", 0.8, "max", "compiled BEST-RQ step <= 0.8x eager"),
+)
+
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -155,15 +164,20 @@ class System:
     params: dict
 
 
+def eager_name(system: str) -> str:
+    return system.removesuffix(COMPILED_SUFFIX)
+
+
 def birq_config(size: str, system: str):
     from birq_fairseq.models.birq_config import BirqConfig
 
-    enhanced_weight, anchor_weight, detach = BIRQ_WEIGHTS[system]
+    enhanced_weight, anchor_weight, detach = BIRQ_WEIGHTS[eager_name(system)]
     return BirqConfig(
         **SIZES[size],
         enhanced_weight=enhanced_weight,
         anchor_weight=anchor_weight,
         detach_enhanced_targets=detach,
+        compile_encoder=system.endswith(COMPILED_SUFFIX),
     )
 
 
@@ -450,6 +464,31 @@ def count_step_flops(runner: Runner, system: System, audio: Tensor) -> list[int]
     return counts
 
 
+def count_step_ops(runner: Runner, system: System, audio: Tensor) -> dict:
+    """What one training step launches, from torch.profiler: ``cpu_ops`` every operator
+    event the host records (aten operators, compiled graphs and their extern calls,
+    autograd nodes), ``aten_ops`` the aten ones alone, and on CUDA ``kernels``, the GPU
+    kernels and copies. Fusion shows as fewer of each."""
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    on_cuda = runner.device.type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_cuda else [])
+    runner.sync()
+    with profile(activities=activities) as profiler:
+        runner.step(system, audio)
+        runner.sync()
+    events = profiler.events()
+    host = [e for e in events if e.device_type == DeviceType.CPU and not e.is_user_annotation]
+    counts = {
+        "cpu_ops": len(host),
+        "aten_ops": sum(e.name.startswith("aten::") for e in host),
+    }
+    if on_cuda:
+        counts["kernels"] = sum(e.device_type != DeviceType.CPU for e in events)
+    return counts
+
+
 def peak_flops(device: torch.device, dtype: str) -> tuple[str, float | None]:
     if device.type != "cuda":
         return cpu_model_name(), None
@@ -579,7 +618,8 @@ def run_benchmark(args: argparse.Namespace) -> dict:
     runner = Runner(device, args.dtype)
     audio, audio_source = load_batch(args.batch, args.seconds, args.seed)
     audio = audio.to(device)
-    systems = [build_system(name, args.size, device, args.seed) for name in SYSTEMS]
+    names = SYSTEMS + (COMPILED_SYSTEMS if args.compile else ())
+    systems = [build_system(name, args.size, device, args.seed) for name in names]
     by_name = {s.name: s for s in systems}
     bestrq = by_name["bestrq"].model
 
@@ -629,8 +669,15 @@ def run_benchmark(args: argparse.Namespace) -> dict:
             row["cpu_median_s"] = statistics.median(cpu_times[system.name])
         if system.name in device_time:
             row["device_time_s"] = device_time[system.name]
+        if args.compile:
+            row.update(count_step_ops(runner, system, audio))
         if args.flops:
-            row["flop_counts"] = count_step_flops(runner, system, audio)
+            # A compiled model does the eager twin's arithmetic; its FLOPs are the twin's
+            # (FlopCounterMode would count the graphs as they are being traced again).
+            if system.name.endswith(COMPILED_SUFFIX):
+                row["flop_counts"] = table[eager_name(system.name)]["flop_counts"]
+            else:
+                row["flop_counts"] = count_step_flops(runner, system, audio)
             row["flops_per_step"] = max(row["flop_counts"])
             row["achieved_flops_per_s"] = row["flops_per_step"] / stats["median_s"]
             if peak is not None:
@@ -671,10 +718,12 @@ def run_benchmark(args: argparse.Namespace) -> dict:
         result["cpu_time"] = cpu_time_ratios(cpu_times)
     if device_time:
         result["device_time"] = device_time_ratios(device_time)
+    if args.compile:
+        result.update(compiled_ratios(times, table, device_time))
     result["encoder_param_ratio_wav2vec2_vs_bestrq"] = (
         table["wav2vec2"]["params"]["encoder"] / table["bestrq"]["params"]["encoder"]
     )
-    result["goals"] = evaluate_goals(result)
+    result["goals"] = evaluate_goals(result, GOALS + (COMPILE_GOALS if args.compile else ()))
     result["systems"] = table
     result["settings"] = {
         "device": args.device,
@@ -695,9 +744,28 @@ def run_benchmark(args: argparse.Namespace) -> dict:
     return result
 
 
-def evaluate_goals(result: dict) -> dict:
+def compiled_ratios(
+    times: dict[str, list[float]], table: dict, device_time: dict[str, float]
+) -> dict:
+    """Compiled over eager, per compiled system: paired step time, peak memory, operators
+    per step and (CUDA) GPU busy time."""
+    ratios = {}
+    for name in COMPILED_SYSTEMS:
+        eager, compiled = table[eager_name(name)], table[name]
+        ratios[f"{name}_step_ratio_vs_eager"] = paired_ratio(times, name, eager_name(name))
+        for key in ("peak_bytes", "cpu_ops", "kernels"):
+            if key in compiled and key in eager:
+                ratios[f"{name}_{key}_ratio_vs_eager"] = compiled[key] / eager[key]
+        if name in device_time:
+            ratios[f"{name}_device_time_ratio_vs_eager"] = (
+                device_time[name] / device_time[eager_name(name)]
+            )
+    return ratios
+
+
+def evaluate_goals(result: dict, goals_wanted: tuple = GOALS) -> dict:
     goals = {}
-    for key, threshold, kind, text in GOALS:
+    for key, threshold, kind, text in goals_wanted:
         value = result.get(key)
         if value is None:
             status = "n/a"
@@ -725,12 +793,11 @@ def format_report(result: dict) -> str:
         f"torch {machine['torch']}, {machine['threads']} threads, cpu {machine['cpu_model']}; "
         f"{settings['steps']} timed rounds after {settings['warmup']} warm-up",
         "",
-        f"{'system':<14}{'layers':>7}{'enc M':>7}{'total M':>8}{'step ms':>9}{'q1-q3 ms':>16}"
+        f"{'system':<16}{'layers':>7}{'enc M':>7}{'total M':>8}{'step ms':>9}{'q1-q3 ms':>16}"
         f"{'cpu ms':>9}{'gpu ms':>9}{'x bestrq':>9}{'audio s/s':>10}{'peak MiB':>10}"
         f"{'step MiB':>10}{'GFLOP':>8}{'MFU':>7}",
     ]
-    for name in SYSTEMS:
-        row = result["systems"][name]
+    for name, row in result["systems"].items():
         params = row["params"]
         flops = row.get("flops_per_step")
         mfu = row.get("mfu")
@@ -742,7 +809,7 @@ def format_report(result: dict) -> str:
         gpu = row.get("device_time_s")
         gpu_text = "-" if gpu is None else f"{1e3 * gpu:.1f}"
         lines.append(
-            f"{name:<14}{params['layers']:>7}{params['encoder'] / 1e6:>7.2f}"
+            f"{name:<16}{params['layers']:>7}{params['encoder'] / 1e6:>7.2f}"
             f"{params['total'] / 1e6:>8.2f}{1e3 * row['median_s']:>9.1f}{spread:>16}"
             f"{cpu_text:>9}{gpu_text:>9}{row['paired_step_ratio_vs_bestrq']:>9.3f}"
             f"{row['audio_s_per_s']:>10.1f}{_mib(row.get('peak_bytes')):>10}"
@@ -757,6 +824,8 @@ def format_report(result: dict) -> str:
         f"{result['encoder_param_ratio_wav2vec2_vs_bestrq']:.3f}",
         "",
     ]
+    if any(name.endswith(COMPILED_SUFFIX) for name in result["systems"]):
+        lines += [format_compiled(result), ""]
     cpu_ratios = result.get("cpu_time", {})
     gpu_ratios = result.get("device_time", {})
     for key, goal in result["goals"].items():
@@ -768,6 +837,29 @@ def format_report(result: dict) -> str:
         if key in gpu_ratios:
             line += f"  (GPU busy time: {gpu_ratios[key]:.4f})"
         lines.append(line)
+    return "\n".join(lines)
+
+
+def _before_after(pair: tuple[dict, dict], key: str, scale: float = 1.0) -> str:
+    eager, compiled = pair
+    if key not in compiled or key not in eager:
+        return "-"
+    return f"{eager[key] / scale:.0f} -> {compiled[key] / scale:.0f}"
+
+
+def format_compiled(result: dict) -> str:
+    """Compiled vs eager: step time, operators (and CUDA kernels) per step, peak memory."""
+    lines = [f"{'compiled / eager':<18}{'step':>8}{'GPU busy':>10}{'host ops/step':>20}"
+             f"{'GPU kernels/step':>20}{'peak MiB':>22}"]
+    for name in COMPILED_SYSTEMS:
+        pair = result["systems"][eager_name(name)], result["systems"][name]
+        busy = result.get(f"{name}_device_time_ratio_vs_eager")
+        lines.append(
+            f"{eager_name(name):<18}{result[f'{name}_step_ratio_vs_eager']:>8.3f}"
+            f"{'-' if busy is None else f'{busy:.3f}':>10}{_before_after(pair, 'cpu_ops'):>20}"
+            f"{_before_after(pair, 'kernels'):>20}"
+            f"{_before_after(pair, 'peak_bytes', 2**20):>22}"
+        )
     return "\n".join(lines)
 
 
@@ -804,7 +896,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile", metavar="PATH", help="write torch.profiler's operator table of each system"
     )
-    parser.add_argument("--memory-probe", choices=SYSTEMS, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="also time BEST-RQ and BiRQ with compile_encoder=True (bestrq_compiled, "
+        "birq_compiled), their operators per step and compiled / eager ratios; the warm-up "
+        "rounds absorb the compilation",
+    )
+    parser.add_argument(
+        "--memory-probe", choices=SYSTEMS + COMPILED_SYSTEMS, help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
     if args.threads == 0 and args.device == "cpu":
         args.threads = 1
@@ -814,6 +915,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--device cuda but torch.cuda.is_available() is False")
     if args.steps < 1 or args.warmup < 0 or args.batch < 1 or args.seconds <= 0:
         parser.error("--steps, --batch and --seconds must be positive, --warmup >= 0")
+    if args.compile and args.warmup < 1:
+        parser.error("--compile needs --warmup >= 1 (the first round compiles)")
     return args
 
 

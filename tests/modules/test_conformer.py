@@ -160,3 +160,85 @@ def test_odd_kernel_and_dividing_heads_are_required():
         ConformerLayer(DIM, FFN, HEADS, 4, 0.0, 0.0, 0.0, "rope", 4, 0)
     with pytest.raises(ValueError, match="encoder_attention_heads"):
         ConformerLayer(DIM, FFN, 3, 5, 0.0, 0.0, 0.0, "rope", 4, 0)
+
+
+@pytest.mark.parametrize(
+    "pos_enc_type, attention_window",
+    [("rope", 0), ("rel_pos", 0), ("none", 0), ("rope", 6), ("rel_pos", 6)],
+)
+@pytest.mark.parametrize("padded", [False, True])
+def test_inputs_built_once_per_stack_match_per_layer_inputs(
+    pos_enc_type, attention_window, padded
+):
+    """The stack's one mask and table build gives what each layer building its own gave."""
+    encoder = build_encoder(pos_enc_type, attention_window, layers=3)
+    x = torch.randn(3, 15, DIM, generator=torch.Generator().manual_seed(7))
+    padding_mask = None
+    if padded:
+        padding_mask = torch.arange(15)[None, :] >= torch.tensor([15, 9, 4])[:, None]
+
+    with torch.no_grad():
+        shared = encoder(x, padding_mask)
+        per_layer = x
+        for layer in encoder.layers:  # each layer builds its own mask and tables
+            per_layer = layer(per_layer, padding_mask)
+
+    torch.testing.assert_close(shared, per_layer, atol=1e-6, rtol=1e-6)
+
+
+def test_sdpa_gets_no_mask_without_padding_and_a_broadcast_bool_mask_with_it(monkeypatch):
+    """attn_mask=None keeps the fused kernels eligible; a padding mask stays (B, 1, 1, T)
+    rather than a materialised (B, H, T, T)."""
+    from birq_fairseq.modules import conformer
+
+    masks = []
+    sdpa = conformer.F.scaled_dot_product_attention
+
+    def spy(query, key, value, attn_mask=None, **kwargs):
+        masks.append(attn_mask)
+        return sdpa(query, key, value, attn_mask=attn_mask, **kwargs)
+
+    monkeypatch.setattr(conformer.F, "scaled_dot_product_attention", spy)
+    encoder = build_encoder("rope")
+    x = torch.randn(3, 10, DIM)
+    padding_mask = torch.arange(10)[None, :] >= torch.tensor([10, 7, 3])[:, None]
+    with torch.no_grad():
+        encoder(x, None)
+        unpadded, masks[:] = list(masks), []
+        encoder(x, padding_mask)
+
+    assert unpadded == [None, None]
+    assert [(m.dtype, tuple(m.shape)) for m in masks] == [(torch.bool, (3, 1, 1, 10))] * 2
+
+
+def test_checkpointed_layers_give_the_eager_loss_and_gradients():
+    encoder = build_encoder("rope", layers=2)
+    for module in encoder.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    for layer in encoder.layers:
+        layer.attention.dropout = 0.0
+    encoder.train()
+    x = torch.randn(2, 9, DIM, generator=torch.Generator().manual_seed(8))
+    padding_mask = torch.arange(9)[None, :] >= torch.tensor([9, 5])[:, None]
+
+    def loss_and_grads(checkpoint_layers: bool):
+        encoder.checkpoint_layers = checkpoint_layers
+        encoder.zero_grad()
+        loss = encoder(x, padding_mask).square().sum()
+        loss.backward()
+        return loss.detach(), [p.grad.clone() for p in encoder.parameters()]
+
+    eager_loss, eager_grads = loss_and_grads(False)
+    loss, grads = loss_and_grads(True)
+    torch.testing.assert_close(loss, eager_loss)
+    for grad, eager_grad in zip(grads, eager_grads):
+        torch.testing.assert_close(grad, eager_grad)
+
+
+def test_layers_with_different_attention_settings_are_refused():
+    layers = [
+        ConformerLayer(DIM, FFN, HEADS, 5, 0.0, 0.0, 0.0, pos, 4, 0) for pos in ("rope", "none")
+    ]
+    with pytest.raises(ValueError, match="attention settings"):
+        ConformerEncoder(layers, layerdrop=0.0, checkpoint_layers=False)
