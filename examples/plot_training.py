@@ -5,9 +5,10 @@ Reads the per-update lines that fairseq prints with ``common.log_format=simple``
 and writes one PNG per metric with a curve per log: both losses, both accuracies, codes used,
 top-code shares, label perplexities, the enhanced projections' effective rank and how often
 the Gumbel pick is the nearest code; and, from the validation lines, ``valid_*`` curves of the
-loss, the anchor accuracy and the label quality (PNMI and purities, with
-``task.phone_alignments``). Each run is labelled by its file name, so several runs (BiRQ vs
-BEST-RQ, seeds) compare on one plot.
+loss, the anchor accuracy, the label quality (PNMI and purities, with
+``task.phone_alignments``) and, for CTC fine-tuning, the letter and word error rates. Each
+run is labelled by its file name, so several runs (BiRQ vs BEST-RQ, seeds) compare on one
+plot.
 """
 
 import argparse
@@ -28,7 +29,7 @@ TRAIN_METRICS = (
 VALID_METRICS = tuple(f"valid_{name}" for name in (
     "loss", "acc_anchor", "acc_enhanced", "pnmi_anchor", "pnmi_enhanced", "pnmi_gumbel",
     "phone_purity_anchor", "phone_purity_enhanced", "cluster_purity_anchor",
-    "cluster_purity_enhanced",
+    "cluster_purity_enhanced", "uer", "wer",
 ))
 METRICS = TRAIN_METRICS + VALID_METRICS
 SIMPLE_LINE = re.compile(r"^epoch \d+:\s+\d+ / \d+ (.*)$")

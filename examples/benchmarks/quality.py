@@ -161,9 +161,9 @@ def collect_decodes(args, decoders: list[str]) -> dict:
             for system in args.systems:
                 for decoder in decoders:
                     for split in args.splits:
-                        values = [score(args.out / "decodes" / labelled / f"{system}_seed{seed}"
-                                        / decoder / f"generate-{split}.txt")
-                                  for seed in args.seeds]
+                        paths = [args.out / "decodes" / labelled / f"{system}_seed{seed}"
+                                 / decoder / f"generate-{split}.txt" for seed in args.seeds]
+                        values = [score(p) if p.exists() else None for p in paths]
                         (table.setdefault(labelled, {}).setdefault(metric, {})
                          .setdefault(system, {}).setdefault(decoder, {}))[split] = values
     return table
@@ -350,6 +350,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--lm", action="store_true", help="also decode with a 3-gram LM")
     parser.add_argument("--lm-text", help="LM training text, relative to --data "
                         "(default: the first labelled folder's train.wrd)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="run nothing: rebuild table.md, results.json and the plots from "
+                        "the runs under --out")
     parser.add_argument("--no-label-quality", action="store_true",
                         help="skip the label-quality stage")
     parser.add_argument("--pretrain-override", action="append", default=[],
@@ -392,11 +395,13 @@ def main(argv=None) -> int:
     lm = None
     if args.lm:
         lm = args.out / "lm" / "train_3gram.arpa"
-        if not lm.exists():
+        if not lm.exists() and not args.report_only:
             run_logged([str(BIN / "python"), "-m", "birq_fairseq.lm.build_arpa", "--order", "3",
                         "--out", str(lm), str(args.data / args.lm_text)],
                        args.out / "logs" / "lm.log")
     pretrained = sorted({"birq" if s == "scratch" else s for s in args.systems})
+    if args.report_only:
+        return report(args, stages, pretrained, lm)
     run_stage(stages, "pretrain", [partial(pretrain, args, s, seed)
                                    for seed in args.seeds for s in pretrained], args.jobs)
     jobs = [partial(finetune_and_decode, args, labelled, s, seed, lm)
@@ -405,7 +410,11 @@ def main(argv=None) -> int:
         jobs += [partial(measure_label_quality, args, s, seed)
                  for seed in args.seeds for s in args.systems]
     run_stage(stages, "evaluate", jobs, args.jobs)
+    return report(args, stages, pretrained, lm)
 
+
+def report(args, stages: dict, pretrained: list[str], lm: Path | None) -> int:
+    """Writes table.md, results.json and the plots from whatever runs are under --out."""
     decoders = ["greedy"] + (["lm"] if lm else [])
     decodes = collect_decodes(args, decoders)
     quality = collect_label_quality(args)
