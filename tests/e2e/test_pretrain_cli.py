@@ -20,7 +20,7 @@ FEW_UPDATES = ("optimization.max_update=6", "dataset.validate_interval_updates=3
                "checkpoint.save_interval_updates=3", "common.log_interval=1")
 
 
-@pytest.mark.parametrize("config", ["birq_demo", "bestrq_demo"])
+@pytest.mark.parametrize("config", ["birq_demo", "birq_demo_paper", "bestrq_demo"])
 def test_demo_config_pretrains_and_writes_checkpoint(config, tiny_corpus, tmp_path):
     outputs_before = (REPO_ROOT / "outputs").exists()
     log = pretrain(config, tiny_corpus / "pretrain", tmp_path, *FEW_UPDATES)
@@ -31,11 +31,18 @@ def test_demo_config_pretrains_and_writes_checkpoint(config, tiny_corpus, tmp_pa
     state = torch.load(tmp_path / "checkpoint_last.pt", map_location="cpu", weights_only=False)
     assert state["cfg"]["model"]["_name"] == "birq"
     assert state["optimizer_history"][-1]["num_updates"] == 6
+    if config == "birq_demo":  # the measured default: a centred tenth of the target gradient
+        assert state["cfg"]["model"]["enhanced_centred_target_gradient"] is True
+        assert state["cfg"]["model"]["enhanced_target_grad_scale"] == 0.1
+    if config == "birq_demo_paper":  # the published full, uncentred gradient
+        assert state["cfg"]["model"]["enhanced_centred_target_gradient"] is False
+        assert state["cfg"]["model"]["enhanced_target_grad_scale"] == 1.0
     weights = state["model"]
     assert "anchor_quantizer.codebook" in weights and "anchor_quantizer.projection" in weights
     has_enhanced = "enhanced_quantizer.quantizer.codebook" in weights
-    assert has_enhanced == (config == "birq_demo")
-    if config == "birq_demo":
+    birq = config.startswith("birq")
+    assert has_enhanced == birq
+    if birq:
         assert train_metric(log, "loss_enhanced"), "BiRQ logs its enhanced loss"
     else:
         assert not train_metric(log, "loss_enhanced"), "BEST-RQ has no enhanced loss"
