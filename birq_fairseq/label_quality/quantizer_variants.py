@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..alignment.phone_alignments import ALIGNMENT_SUFFIX, read_alignments
 from ..modules.logmel import NORM_EPSILON
@@ -79,8 +78,8 @@ def nearest_after_projection(quantizer: RandomProjectionQuantizer, x: np.ndarray
         projected = quantizer.project(torch.from_numpy(x).float())[:, 0].numpy()
         if groups is not None:
             projected = per_group_standardise(projected.astype(np.float64), groups)
-        unit = F.normalize(torch.from_numpy(projected).float(), dim=-1)
-        return (unit @ quantizer.codebook[0].float().T).argmax(dim=-1).numpy()
+        similarities = quantizer.code_similarities(torch.from_numpy(projected)[:, None, :])
+        return similarities[:, 0].argmax(dim=-1).numpy()
 
 
 def anchor_variants(stacked: np.ndarray, quantizer: RandomProjectionQuantizer, n_mels: int,

@@ -229,12 +229,10 @@ def collect_curves(args, pretrained: list[str]) -> dict:
 
 
 def curves_markdown(curves: dict) -> str:
-    lines = ["### Labels on pretrain/valid over training (mean ± std over seeds)", "",
-             "| system | metric | " + " | ".join(
-                 str(u) for u in sorted({u for c in curves.values()
-                                         for u in c.get("valid_pnmi_anchor", {})})) + " |"]
     updates = sorted({u for c in curves.values() for u in c.get("valid_pnmi_anchor", {})})
-    lines.append("|---|---|" + "---:|" * len(updates))
+    lines = ["### Labels on pretrain/valid over training (mean ± std over seeds)", "",
+             "| system | metric | " + " | ".join(map(str, updates)) + " |",
+             "|---|---|" + "---:|" * len(updates)]
     for system, by_metric in curves.items():
         for metric in CURVES:
             if metric in by_metric:
