@@ -92,7 +92,23 @@ def encoder_dir(args, system: str, seed: int) -> Path:
     return args.out / "checkpoints" / f"{system}_seed{seed}"
 
 
+def updates_done(save_dir: Path) -> int:
+    """The updates saved in ``save_dir/checkpoint_last.pt`` (0 without one). A finished run
+    must not be started again: fairseq restarted at ``max_update`` takes one more step (and
+    saves it) before it checks the limit."""
+    last = save_dir / "checkpoint_last.pt"
+    if not last.exists():
+        return 0
+    import torch
+
+    import birq_fairseq.checkpoint_classes  # noqa: F401  (lets weights_only open it)
+    state = torch.load(last, map_location="cpu", weights_only=True)
+    return state["optimizer_history"][-1]["num_updates"]
+
+
 def pretrain(args, system: str, seed: int) -> None:
+    if updates_done(encoder_dir(args, system, seed)) >= args.pretrain_updates:
+        return
     extra = args.birq_override if system == "birq" else []
     run_logged([
         str(BIN / "fairseq-hydra-train"), f"task.data={args.data / 'pretrain'}",
@@ -130,12 +146,13 @@ def finetune_and_decode(args, labelled: str, system: str, seed: int, lm: Path | 
     name = f"{labelled}/{system}_seed{seed}"
     save_dir = args.out / "checkpoints" / labelled / f"finetune_{system}_seed{seed}"
     extra = ["+model.no_pretrained_weights=true"] if system == "scratch" else []
-    run_logged([
-        str(BIN / "fairseq-hydra-train"), f"task.data={args.data / labelled}",
-        f"model.w2v_path={w2v}", f"checkpoint.save_dir={save_dir}", f"common.seed={seed}",
-        f"optimization.max_update={args.finetune_updates}", *extra, *args.finetune_override,
-        "--config-dir", "config/finetuning", "--config-name", args.finetune_config,
-    ], args.out / "logs" / labelled / f"finetune_{system}_seed{seed}.log")
+    if updates_done(save_dir) < args.finetune_updates:
+        run_logged([
+            str(BIN / "fairseq-hydra-train"), f"task.data={args.data / labelled}",
+            f"model.w2v_path={w2v}", f"checkpoint.save_dir={save_dir}", f"common.seed={seed}",
+            f"optimization.max_update={args.finetune_updates}", *extra, *args.finetune_override,
+            "--config-dir", "config/finetuning", "--config-name", args.finetune_config,
+        ], args.out / "logs" / labelled / f"finetune_{system}_seed{seed}.log")
     decoders = {"greedy": []}
     if lm is not None:
         decoders["lm"] = ["--ctc-decoder", "beam", "--lm-path", str(lm), "--lm-weight", "0.5",

@@ -17,14 +17,13 @@ pytestmark = pytest.mark.slow
 
 def test_quality_benchmark_writes_table_results_and_plots(tiny_corpus, tmp_path):
     out = tmp_path / "quality"
-    proc = subprocess.run(
-        [sys.executable, "examples/benchmarks/quality.py", "--data", str(tiny_corpus),
-         "--out", str(out), "--seeds", "1", "--pretrain-updates", "2",
-         "--finetune-updates", "2", "--lm", "--pretrain-override", "common.log_interval=1",
-         "--finetune-override", "model.freeze_finetune_updates=0",
-         "--finetune-override", "common.log_interval=1", "--splits", "test_real", "test"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=900,
-    )
+    command = [
+        sys.executable, "examples/benchmarks/quality.py", "--data", str(tiny_corpus),
+        "--out", str(out), "--seeds", "1", "--pretrain-updates", "2",
+        "--finetune-updates", "2", "--lm", "--pretrain-override", "common.log_interval=1",
+        "--finetune-override", "model.freeze_finetune_updates=0",
+        "--finetune-override", "common.log_interval=1", "--splits", "test_real", "test"]
+    proc = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
     for metric in ("wer", "ler"):
@@ -52,3 +51,13 @@ def test_quality_benchmark_writes_table_results_and_plots(tiny_corpus, tmp_path)
     assert (out / "plots" / "pretrain" / "loss_anchor.png").exists()
     assert (out / "plots" / "finetune" / "loss.png").exists()
     assert "| scratch |" in proc.stdout
+
+    # Run again: every run is finished, so nothing trains (fairseq restarted at max_update
+    # would take and save one more step) and the table comes back the same.
+    checkpoints = sorted(out.glob("checkpoints/**/checkpoint_last.pt"))
+    assert len(checkpoints) == 5  # 2 pretrainings, 3 fine-tunings
+    saved = {path: path.stat().st_mtime_ns for path in checkpoints}
+    again = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert {path: path.stat().st_mtime_ns for path in checkpoints} == saved
+    assert (out / "table.md").read_text() == table
