@@ -1,0 +1,55 @@
+"""Every override a quality.py preset passes is one fairseq-hydra-train accepts for both
+pretraining configs and the fine-tuning config (hydra composes them with ``--cfg job``,
+without training), and lands where the preset says: a wrong key would otherwise only fail
+once the preset's long runs start (the gpu preset on a lent device)."""
+
+import subprocess
+import sys
+
+import pytest
+from omegaconf import OmegaConf
+
+from tests.e2e.cli import REPO_ROOT
+
+sys.path.insert(0, str(REPO_ROOT / "examples" / "benchmarks"))
+import quality  # noqa: E402
+
+HYDRA_TRAIN = [sys.executable, "-m", "fairseq_cli.hydra_train"]
+
+
+def composed(overrides: list[str], config_dir: str, config_name: str) -> str:
+    proc = subprocess.run([*HYDRA_TRAIN, *overrides, "--config-dir", config_dir,
+                           "--config-name", config_name, "--cfg", "job"],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+@pytest.mark.parametrize("preset", ["study", "gpu"])
+@pytest.mark.parametrize("system", ["birq", "bestrq"])
+def test_pretraining_overrides_compose(preset, system):
+    settings = quality.PRESETS[preset]
+    overrides = settings["pretrain_override"] + (
+        settings["birq_override"] if system == "birq" else [])
+    config = composed(overrides, "config/pretraining", f"{system}_demo")
+    assert "validate_interval_updates: 250" in config
+    if preset == "gpu":
+        for line in ("encoder_layers: 6", "encoder_embed_dim: 192", "enhanced_layer: 4",
+                     "max_tokens: 1920000", "warmup_updates: 75"):
+            assert f"  {line}\n" in config
+
+
+@pytest.mark.parametrize("preset", ["study", "gpu"])
+def test_finetuning_overrides_compose(preset):
+    config = composed(quality.PRESETS[preset]["finetune_override"], "config/finetuning", "demo")
+    assert "best_checkpoint_metric: uer" in config
+
+
+def test_gpu_preset_is_the_study_ten_times_larger():
+    study, gpu = quality.PRESETS["study"], quality.PRESETS["gpu"]
+    batch = lambda preset: next(  # noqa: E731
+        int(o.split("=")[1]) for o in preset["pretrain_override"] if "max_tokens" in o)
+    demo_config = REPO_ROOT / "config" / "pretraining" / "birq_demo.yaml"
+    study_batch = OmegaConf.load(demo_config).dataset.max_tokens
+    assert batch(gpu) * gpu["pretrain_updates"] == 10 * study_batch * study["pretrain_updates"]
+    assert gpu["jobs"] == 6 and gpu["data"] == study["data"]
