@@ -114,10 +114,10 @@ def updates_done(save_dir: Path) -> int:
     last = save_dir / "checkpoint_last.pt"
     if not last.exists():
         return 0
-    import torch
+    from fairseq import checkpoint_utils
 
-    import birq_fairseq.checkpoint_classes  # noqa: F401  (lets weights_only open it)
-    state = torch.load(last, map_location="cpu", weights_only=True)
+    import birq_fairseq.checkpoint_classes  # noqa: F401  (what fine-tuned checkpoints pickle)
+    state = checkpoint_utils.load_checkpoint_to_cpu(str(last))
     return state["optimizer_history"][-1]["num_updates"]
 
 
