@@ -27,6 +27,7 @@ class BirqCriterionConfig(FairseqDataclass):
     enhanced_weight: float = II("model.enhanced_weight")
     anchor_weight: float = II("model.anchor_weight")
     enhanced_centred_target_gradient: bool = II("model.enhanced_centred_target_gradient")
+    enhanced_diversity_weight: float = II("model.enhanced_diversity_weight")
 
 
 class CodeUsage(NamedTuple):
@@ -65,14 +66,25 @@ def enhanced_cross_entropy(targets: Tensor, log_probs: Tensor, centred: bool) ->
     return -(fixed * log_probs).sum() - ((targets - fixed) * centred_log_probs).sum()
 
 
+def diversity_penalty(mean_probs: Tensor) -> tuple[Tensor, Tensor]:
+    """wav2vec 2.0's diversity loss for one codebook: (N - exp(H(p))) / N of the batch's
+    average soft code distribution ``mean_probs`` (N,), 0 when every code is equally used
+    and (N - 1) / N when one code takes all; returned with the perplexity exp(H(p))."""
+    perplexity = torch.exp(-torch.special.xlogy(mean_probs, mean_probs).sum())
+    codes = mean_probs.numel()
+    return (codes - perplexity) / codes, perplexity
+
+
 @register_criterion("birq", dataclass=BirqCriterionConfig)
 class BirqCriterion(FairseqCriterion):
     def __init__(self, task, enhanced_weight: float, anchor_weight: float,
-                 enhanced_centred_target_gradient: bool = False):
+                 enhanced_centred_target_gradient: bool = False,
+                 enhanced_diversity_weight: float = 0.0):
         super().__init__(task)
         self.enhanced_weight = enhanced_weight
         self.anchor_weight = anchor_weight
         self.centred_target_gradient = enhanced_centred_target_gradient
+        self.diversity_weight = enhanced_diversity_weight
 
     def forward(self, model, sample, reduce=True):
         net_output = model(**sample["net_input"])
@@ -106,8 +118,13 @@ class BirqCriterion(FairseqCriterion):
             log_probs = F.log_softmax(enhanced_logits, dim=-1)
             enhanced_loss = enhanced_cross_entropy(enhanced_targets, log_probs,
                                                    self.centred_target_gradient)
-            weight = self.enhanced_weight * net_output.get("enhanced_weight_scale", 1.0)
+            weight_scale = net_output.get("enhanced_weight_scale", 1.0)
+            weight = self.enhanced_weight * weight_scale
             loss = loss + weight * enhanced_loss
+            diversity, soft_perplexity = diversity_penalty(net_output["enhanced_mean_probs"])
+            if self.diversity_weight > 0:
+                # Summed over frames like F and G, and off during w1's warm-up as F is.
+                loss = loss + self.diversity_weight * weight_scale * num_masked * diversity
             enhanced_usage = code_usage(picks.unsqueeze(1), enhanced_logits.size(1))
             logging_output.update(
                 loss_enhanced=enhanced_loss.detach(),
@@ -118,6 +135,8 @@ class BirqCriterion(FairseqCriterion):
                 enhanced_rank=effective_rank(net_output["enhanced_projections"]),
                 gumbel_nearest=(picks == net_output["enhanced_nearest"]).sum(),
                 enhanced_weight_now=weight,
+                enhanced_soft_ppl=soft_perplexity.detach(),
+                loss_diversity=diversity.detach(),
             )
         logging_output.update(
             loss=loss.detach(),
@@ -162,6 +181,8 @@ class BirqCriterion(FairseqCriterion):
             )
             metrics.log_scalar("enhanced_rank", total("enhanced_rank") / batches, round=2)
             metrics.log_scalar("w1", total("enhanced_weight_now") / batches, round=4)
+            metrics.log_scalar("enhanced_soft_ppl", total("enhanced_soft_ppl") / batches, round=1)
+            metrics.log_scalar("loss_diversity", total("loss_diversity") / batches, round=4)
             metrics.log_scalar(
                 "gumbel_nearest", total("gumbel_nearest") / masked, sample_size, round=3
             )

@@ -272,6 +272,7 @@ class BirqModel(BaseFairseqModel):
                 enhanced_picks=labels.picks,
                 enhanced_nearest=labels.nearest,
                 enhanced_projections=labels.projections,
+                enhanced_mean_probs=labels.mean_probs,
                 enhanced_weight_scale=self.enhanced_weight_scale(),
             )
         return result

@@ -172,6 +172,14 @@ class BirqConfig(FairseqDataclass):
         metadata={"help": "stop F's gradient at the enhanced targets (the unmasked pass then "
                   "runs without autograd, dropout or LayerDrop)"},
     )
+    enhanced_diversity_weight: float = field(
+        default=0.0,
+        metadata={"help": "weight of wav2vec 2.0's diversity penalty on the enhanced quantizer: "
+                  "adds weight * M * (N - exp(H(p))) / N, p the batch average of "
+                  "softmax(enhanced_logit_scale * cosine) over the M masked frames and N the "
+                  "codes; its gradient reaches layers 1..k through the target path (scaled by "
+                  "enhanced_target_grad_scale) and spreads the picks over the codebook; 0: off"},
+    )
     enhanced_centred_target_gradient: bool = field(
         default=False,
         metadata={"help": "through the targets, F's gradient uses the predictor's log-probs "

@@ -85,6 +85,12 @@ def check_birq_config(cfg: BirqConfig):
         cfg.enhanced_target_grad_scale,
         "must be >= 0 (use detach_enhanced_targets=true to stop the gradient)",
     )
+    _require(
+        cfg.enhanced_diversity_weight >= 0,
+        "enhanced_diversity_weight",
+        cfg.enhanced_diversity_weight,
+        "must be >= 0 (0 turns the penalty off)",
+    )
     for name in ("enhanced_warmup_updates", "enhanced_ramp_updates"):
         _require(getattr(cfg, name) >= 0, name, getattr(cfg, name), "must be >= 0")
     _require(

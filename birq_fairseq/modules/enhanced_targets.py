@@ -16,6 +16,8 @@ class EnhancedLabels(NamedTuple):
     picks: Tensor  # (M,) the Gumbel-picked codes
     nearest: Tensor  # (M,) the nearest codes
     projections: Tensor  # (M, code_dim) what was compared with the codes, detached
+    mean_probs: Tensor  # (num_codes,) softmax of the logits averaged over the M frames, with
+    # gradient: the batch's soft code usage that a diversity penalty spreads out
 
 
 def effective_rank(vectors: Tensor) -> Tensor:
@@ -81,8 +83,8 @@ class EnhancedTargetQuantizer(nn.Module):
             projected = flat.view(batch, frames, groups, dim)
         projected = projected[selected]
         similarities = self.quantizer.code_similarities(projected).squeeze(-2)
-        targets, picks = gumbel_softmax_select(
-            self.logit_scale * similarities, self.tau, self.hard, generator
-        )
+        logits = self.logit_scale * similarities
+        targets, picks = gumbel_softmax_select(logits, self.tau, self.hard, generator)
         nearest = similarities.detach().argmax(dim=-1)
-        return EnhancedLabels(targets, picks, nearest, projected.detach().flatten(1))
+        mean_probs = logits.float().softmax(dim=-1).sum(dim=0) / max(logits.size(0), 1)
+        return EnhancedLabels(targets, picks, nearest, projected.detach().flatten(1), mean_probs)

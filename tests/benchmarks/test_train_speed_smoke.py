@@ -4,6 +4,9 @@ promises (never checks how fast anything is)."""
 import importlib.util
 import json
 import math
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import torch
@@ -66,3 +69,12 @@ def test_wav2vec2_encoder_is_matched_to_bestrq_within_ten_percent():
     target = train_speed.bestrq_encoder_params("demo")
     _, _, params = train_speed.build_wav2vec2("demo", target)
     assert abs(params["encoder"] / target - 1) <= train_speed.MATCH_TOLERANCE
+
+
+def test_conv_layout_benchmark_prints_both_ratios():
+    """The channels-last benchmark runs end to end and prints a paired ratio per measure."""
+    script = SCRIPT.parent / "conv_layout.py"
+    out = subprocess.run([sys.executable, str(script), "--rounds", "1", "--batch", "1",
+                          "--seconds", "1"], capture_output=True, text=True, check=True).stdout
+    ratios = re.findall(r"ratio (\d+\.\d+)", out)
+    assert len(ratios) == 2 and all(float(r) > 0 for r in ratios), out

@@ -32,9 +32,9 @@ TINY = dict(
 )
 
 
-def build(compile_encoder: bool) -> BirqModel:
+def build(compile_encoder: bool, **overrides) -> BirqModel:
     torch.manual_seed(0)
-    return BirqModel(BirqConfig(**TINY, compile_encoder=compile_encoder)).train()
+    return BirqModel(BirqConfig(**{**TINY, **overrides}, compile_encoder=compile_encoder)).train()
 
 
 def loss_and_grads(model: BirqModel, samples: int) -> tuple[torch.Tensor, dict]:
@@ -62,3 +62,24 @@ def test_compiled_layers_give_eager_loss_and_gradients_and_keep_state_dict_keys(
     other_loss, _ = loss_and_grads(compiled, 6400)
     torch.testing.assert_close(other_loss, loss_and_grads(eager, 6400)[0], rtol=1e-4, atol=1e-6)
     BirqModel(BirqConfig(**TINY)).load_state_dict(compiled.state_dict())
+
+
+def test_with_eager_random_the_compiled_layers_draw_eager_dropout_masks():
+    """On CPU the layers compile with inductor's ``fallback_random``: with dropout on,
+    the same seed gives the eager loss and gradients (the same masks)."""
+    dropout = dict(dropout=0.1, attention_dropout=0.1, activation_dropout=0.1)
+    eager = build(False, **dropout)
+    compiled = build(False, **dropout)
+    compiled.encoder.compile_layers(eager_random=True)
+    torch.manual_seed(5)
+    eager_loss, eager_grads = loss_and_grads(eager, 8000)
+    torch.manual_seed(5)
+    loss, grads = loss_and_grads(compiled, 8000)
+    torch.testing.assert_close(loss, eager_loss, rtol=1e-4, atol=1e-6)
+    for name, grad in grads.items():
+        torch.testing.assert_close(grad, eager_grads[name], rtol=1e-4, atol=1e-5, msg=name)
+    # Without it, inductor's own random kernels draw other masks: the check can fail.
+    other = build(False, **dropout)
+    other.encoder.compile_layers(eager_random=False)
+    torch.manual_seed(5)
+    assert not torch.allclose(loss_and_grads(other, 8000)[0], eager_loss, rtol=1e-4)

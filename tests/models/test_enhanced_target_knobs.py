@@ -91,6 +91,7 @@ def test_during_the_warm_up_the_loss_is_the_anchor_loss_alone():
 
 
 @pytest.mark.parametrize(("field", "value"), [("enhanced_target_grad_scale", -0.1),
+                                              ("enhanced_diversity_weight", -0.5),
                                               ("enhanced_warmup_updates", -1),
                                               ("enhanced_ramp_updates", -5)])
 def test_negative_knob_values_are_refused_naming_the_field(field, value):
@@ -142,3 +143,59 @@ def test_centred_target_gradient_changes_only_the_target_path():
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
     full = [gradient(c) for c in (False, True)]
     assert any((a - b).abs().max() > 1e-6 for a, b in zip(*full))
+
+
+def test_diversity_penalty_against_numpy():
+    """(N - exp(H(p))) / N: 0 for uniform use, (N - 1) / N for one code, and a numpy
+    entropy for anything between."""
+    import numpy as np
+
+    from birq_fairseq.criterions.birq import diversity_penalty
+
+    uniform, _ = diversity_penalty(torch.full((8,), 1 / 8))
+    one, one_ppl = diversity_penalty(torch.tensor([1.0, 0, 0, 0]))
+    torch.testing.assert_close(uniform, torch.tensor(0.0), atol=1e-6, rtol=0)
+    torch.testing.assert_close(one, torch.tensor(0.75))
+    assert one_ppl.item() == pytest.approx(1.0)
+    probs = np.random.default_rng(0).dirichlet(np.ones(16))
+    value, perplexity = diversity_penalty(torch.tensor(probs))
+    expected_ppl = np.exp(-(probs * np.log(probs)).sum())
+    assert perplexity.item() == pytest.approx(expected_ppl)
+    assert value.item() == pytest.approx((16 - expected_ppl) / 16)
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1e7])
+def test_mean_probs_are_the_batch_average_softmax_of_the_logits(scale):
+    """At a huge logit scale each frame's softmax is one-hot on its nearest code, so the
+    average is the nearest codes' histogram; at a tiny one it is uniform."""
+    from birq_fairseq.modules.enhanced_targets import EnhancedTargetQuantizer
+
+    quantizer = EnhancedTargetQuantizer(12, 4, 32, scale, 0.5, True, 3, True)
+    hidden = torch.randn(2, 30, 12, requires_grad=True)
+    valid = torch.ones(2, 30, dtype=torch.bool)
+    labels = quantizer(hidden, valid, valid, torch.Generator().manual_seed(0))
+    assert labels.mean_probs.shape == (32,) and labels.mean_probs.requires_grad
+    if scale > 1:
+        expected = torch.bincount(labels.nearest, minlength=32).float() / 60
+    else:
+        expected = torch.full((32,), 1 / 32)
+    torch.testing.assert_close(labels.mean_probs, expected, atol=1e-4, rtol=0)
+
+
+def test_diversity_weight_adds_the_penalty_and_its_gradient_reaches_layer_1():
+    def loss_and_log(weight: float):
+        model = build().train()
+        criterion = BirqCriterion(None, model.cfg.enhanced_weight, model.cfg.anchor_weight,
+                                  enhanced_diversity_weight=weight)
+        loss, masked, log = criterion(model, {"net_input": padded_batch()})
+        grads = torch.autograd.grad(loss, list(model.encoder.layers[0].parameters()))
+        return loss, masked, log, grads
+
+    off, masked, log, grads_off = loss_and_log(0.0)
+    on, _, log_on, grads_on = loss_and_log(0.5)
+    assert 0 < log["loss_diversity"] < 1 and 1 <= log["enhanced_soft_ppl"]
+    torch.testing.assert_close(on.detach(), off.detach() + 0.5 * masked * log["loss_diversity"])
+    assert any((a - b).abs().max() > 1e-6 for a, b in zip(grads_on, grads_off))
+    # Detached targets: the penalty has no path into the encoder.
+    model = build(detach_enhanced_targets=True).train()
+    assert not model(**padded_batch())["enhanced_mean_probs"].requires_grad

@@ -1,0 +1,47 @@
+"""The 4x subsampling against ``torch.nn.functional`` on contiguous weights: its
+channels-last convolution kernels change speed, not results."""
+
+import torch
+import torch.nn.functional as F
+
+from birq_fairseq.modules.subsampling import Conv2dSubsampling
+
+
+def reference(module: Conv2dSubsampling, feats: torch.Tensor, lengths: torch.Tensor):
+    """The same subsampling written with contiguous copies of the weights."""
+    def conv(layer, x):
+        return F.silu(F.conv2d(x, layer.weight.contiguous(), layer.bias, stride=2, padding=1))
+
+    x = conv(module.conv1, feats.unsqueeze(1))
+    x = x * (torch.arange(x.size(2))[None, :] < (lengths // 2)[:, None])[:, None, :, None]
+    x = conv(module.conv2, x)
+    batch, channels, frames, freqs = x.shape
+    x = x.permute(0, 2, 1, 3).reshape(batch, frames, channels * freqs)
+    keep = torch.arange(frames)[None, :] < (lengths // 4)[:, None]
+    return F.linear(x, module.linear.weight, module.linear.bias) * keep[..., None]
+
+
+def test_channels_last_kernels_give_the_contiguous_result_and_gradients():
+    torch.manual_seed(0)
+    module = Conv2dSubsampling(n_mels=20, channels=8, output_dim=12)
+    assert module.conv2.weight.is_contiguous(memory_format=torch.channels_last)
+    feats = torch.randn(3, 40, 20, requires_grad=True)
+    lengths = torch.tensor([40, 28, 12])
+
+    out = module(feats, lengths)
+    expected = reference(module, feats, lengths)
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-6)
+    assert out.shape == (3, 10, 12) and out[2, 3:].abs().max() == 0
+
+    grad = torch.randn_like(out)
+    got = torch.autograd.grad(out, [feats, module.conv1.weight, module.conv2.weight], grad)
+    want = torch.autograd.grad(expected, [feats, module.conv1.weight, module.conv2.weight], grad)
+    for name, g, w in zip(("input", "conv1", "conv2"), got, want):
+        torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_state_dict_round_trips_into_a_fresh_module():
+    source, target = Conv2dSubsampling(20, 8, 12), Conv2dSubsampling(20, 8, 12)
+    target.load_state_dict(source.state_dict())
+    feats, lengths = torch.randn(2, 16, 20), torch.tensor([16, 8])
+    torch.testing.assert_close(target(feats, lengths), source(feats, lengths))
