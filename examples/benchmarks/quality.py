@@ -58,35 +58,37 @@ PROBE_SPLIT = "test_real"
 PRESETS = {
     "demo": dict(data=REPO / "manifests" / "demo", labelled=["finetune"], pretrain_updates=300,
                  finetune_updates=1500, splits=["test_synth", "test_real"]),
-    # The regime of docs/study.md: 1500 updates of 30 s batches on 14 h (0.87 epochs, so
-    # no utterance is seen twice); BiRQ with the target-path gradient scaled by 0.01
-    # (not centred: the study's table was measured so; birq_demo now centres it),
-    # the setting without collapse; 600 fine-tuning updates on 10 minutes (60 epochs) and on
-    # 1 hour (10 epochs), best checkpoint by valid letter error (WER sits at 100 there).
+    # The regime of docs/study.md: 3000 updates of 30 s batches on 14 h (1.74 epochs; at 1500
+    # updates pretraining did not yet beat no pretraining after 10-minute fine-tuning);
+    # birq_demo's own BiRQ (the centred target gradient at a tenth). The study's first,
+    # 1500-update table: --pretrain-updates 1500 --birq-override
+    # ++model.enhanced_target_grad_scale=0.01 --birq-override
+    # ++model.enhanced_centred_target_gradient=false. 600 fine-tuning updates on 10 minutes
+    # (60 epochs) and on 1 hour (10 epochs), best checkpoint by valid letter error (WER sits
+    # at 100 there).
     "study": dict(data=REPO / "data" / "study" / "manifests",
                   labelled=["finetune_10min", "finetune_1h"],
-                  pretrain_updates=1500, finetune_updates=600, splits=["test_synth", "test_real"],
+                  pretrain_updates=3000, finetune_updates=600, splits=["test_synth", "test_real"],
                   lm_text="finetune_1h/train.wrd",
                   pretrain_override=["dataset.validate_interval_updates=250",
                                      "checkpoint.save_interval_updates=500",
                                      "checkpoint.keep_interval_updates=3"],
-                  birq_override=["++model.enhanced_target_grad_scale=0.01",
-                                 "++model.enhanced_centred_target_gradient=false"],
+                  birq_override=[],
                   finetune_override=["dataset.validate_interval_updates=200",
                                      "checkpoint.save_interval_updates=200",
                                      "checkpoint.best_checkpoint_metric=uer"]),
 }
-# Ten times the study's audio per pretraining (4x the batch = 120 s, 2.5x the updates =
-# 3750: 125 h seen, 8.8 epochs of 14 h) on a wider, deeper Conformer (6 x 192, k = 4 = 0.7 K,
+# Ten times the study's audio per pretraining (8x the batch = 240 s, 1.25x the updates =
+# 3750: 250 h seen, 17.6 epochs of 14 h) on a wider, deeper Conformer (6 x 192, k = 4 = 0.7 K,
 # the "k = 0.7 K exists"), for one GPU: each run is host-bound at this size, so six
 # pretrainings share the device at once, each with its own loader workers. Not yet timed on a
 # device (examples/benchmarks/study_gpu.sh runs it under its time limit).
 GPU_MODEL = ["model.encoder_layers=6", "model.encoder_embed_dim=192",
              "model.encoder_ffn_embed_dim=768", "model.encoder_attention_heads=4"]
 PRESETS["gpu"] = dict(
-    PRESETS["study"], pretrain_updates=3750, jobs=6, birq_override=[],  # birq_demo's own BiRQ
+    PRESETS["study"], pretrain_updates=3750, jobs=6,
     pretrain_override=[*PRESETS["study"]["pretrain_override"], *GPU_MODEL,
-                       "++model.enhanced_layer=4", "dataset.max_tokens=1920000",
+                       "++model.enhanced_layer=4", "dataset.max_tokens=3840000",
                        "dataset.num_workers=2", "lr_scheduler.warmup_updates=75"],
     finetune_override=[*PRESETS["study"]["finetune_override"], "dataset.num_workers=2"])
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The 3-seed study ten times larger (quality.py --preset gpu: 6 x 192 Conformer, k = 4, 120 s
-# batches, 3750 pretraining updates = 125 h of audio per run) on one GPU, six runs sharing the
+# The 3-seed study ten times larger (quality.py --preset gpu: 6 x 192 Conformer, k = 4, 240 s
+# batches, 3750 pretraining updates = 250 h of audio per run) on one GPU, six runs sharing the
 # device, under a hard time limit (default 480 s: the 8 minutes). Needs the study
 # corpus (make study-corpus; it is built here if missing, which needs the apt packages of
 # docs/study.md). A rerun resumes: finished runs are kept, unfinished ones restart from their

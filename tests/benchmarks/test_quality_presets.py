@@ -35,7 +35,7 @@ def test_pretraining_overrides_compose(preset, system):
     assert "validate_interval_updates: 250" in config
     if preset == "gpu":
         for line in ("encoder_layers: 6", "encoder_embed_dim: 192", "enhanced_layer: 4",
-                     "max_tokens: 1920000", "warmup_updates: 75"):
+                     "max_tokens: 3840000", "warmup_updates: 75"):
             assert f"  {line}\n" in config
 
 
@@ -53,3 +53,4 @@ def test_gpu_preset_is_the_study_ten_times_larger():
     study_batch = OmegaConf.load(demo_config).dataset.max_tokens
     assert batch(gpu) * gpu["pretrain_updates"] == 10 * study_batch * study["pretrain_updates"]
     assert gpu["jobs"] == 6 and gpu["data"] == study["data"]
+
