@@ -26,12 +26,10 @@ class Conv2dSubsampling(nn.Module):
         freq_out = (n_mels + 1) // 2
         freq_out = (freq_out + 1) // 2
         self.linear = nn.Linear(channels * freq_out, output_dim)
-        # Channels-last kernels make oneDNN's convolutions (and the SiLU and masks between
-        # them) faster on CPU: the subsampling's forward and backward took 87 instead of
-        # 116 ms at demo size on one thread, 0.91x the whole BEST-RQ step. The state_dict
-        # (keys and values) is unchanged; only the kernels' strides differ.
-        self.conv1.to(memory_format=torch.channels_last)
-        self.conv2.to(memory_format=torch.channels_last)
+        # Channels-last weights would make this 0.84x as slow on one CPU thread (0.92x the
+        # BEST-RQ step: examples/benchmarks/conv_layout.py), but their gradients are
+        # channels-last too, and fairseq's legacy_ddp all-reduce flattens each gradient with
+        # .view(-1), which fails on them: the weights stay contiguous.
 
     def forward(self, feats: Tensor, lengths: Tensor) -> Tensor:
         """``feats`` (B, T, n_mels) with T a multiple of 4, ``lengths`` (B,) valid frames,

@@ -5,8 +5,8 @@ noise hits both layouts alike.
 
     python examples/benchmarks/conv_layout.py --threads 1
 
-``Conv2dSubsampling`` keeps its convolution weights channels-last; the ``contiguous`` twin
-has the same weights made contiguous again, the layout PyTorch would otherwise use.
+``Conv2dSubsampling`` keeps its convolution weights contiguous (channels-last gradients break
+fairseq's legacy_ddp all-reduce); the ``channels_last`` twin has the same weights converted.
 """
 
 import argparse
@@ -31,9 +31,9 @@ LAYOUTS = ("channels_last", "contiguous")
 def build(layout: str) -> BirqModel:
     torch.manual_seed(0)
     model = BirqModel(BirqConfig(**DEMO)).train()
-    if layout == "contiguous":
+    if layout == "channels_last":
         for conv in (model.subsampling.conv1, model.subsampling.conv2):
-            conv.to(memory_format=torch.contiguous_format)
+            conv.to(memory_format=torch.channels_last)
     return model
 
 

@@ -1,5 +1,5 @@
-"""The 4x subsampling against ``torch.nn.functional`` on contiguous weights: its
-channels-last convolution kernels change speed, not results."""
+"""The 4x subsampling against ``torch.nn.functional``, and its gradients in the layout
+fairseq's distributed all-reduce needs."""
 
 import torch
 import torch.nn.functional as F
@@ -8,7 +8,7 @@ from birq_fairseq.modules.subsampling import Conv2dSubsampling
 
 
 def reference(module: Conv2dSubsampling, feats: torch.Tensor, lengths: torch.Tensor):
-    """The same subsampling written with contiguous copies of the weights."""
+    """The same subsampling written with torch.nn.functional."""
     def conv(layer, x):
         return F.silu(F.conv2d(x, layer.weight.contiguous(), layer.bias, stride=2, padding=1))
 
@@ -21,10 +21,9 @@ def reference(module: Conv2dSubsampling, feats: torch.Tensor, lengths: torch.Ten
     return F.linear(x, module.linear.weight, module.linear.bias) * keep[..., None]
 
 
-def test_channels_last_kernels_give_the_contiguous_result_and_gradients():
+def test_subsampling_matches_the_functional_reference_and_gradients():
     torch.manual_seed(0)
     module = Conv2dSubsampling(n_mels=20, channels=8, output_dim=12)
-    assert module.conv2.weight.is_contiguous(memory_format=torch.channels_last)
     feats = torch.randn(3, 40, 20, requires_grad=True)
     lengths = torch.tensor([40, 28, 12])
 
@@ -45,3 +44,11 @@ def test_state_dict_round_trips_into_a_fresh_module():
     target.load_state_dict(source.state_dict())
     feats, lengths = torch.randn(2, 16, 20), torch.tensor([16, 8])
     torch.testing.assert_close(target(feats, lengths), source(feats, lengths))
+
+
+def test_weight_gradients_flatten_with_view():
+    """fairseq's legacy_ddp all-reduce copies each gradient through ``grad.view(-1)``."""
+    module = Conv2dSubsampling(20, 8, 12)
+    module(torch.randn(2, 16, 20), torch.tensor([16, 8])).sum().backward()
+    for parameter in module.parameters():
+        parameter.grad.view(-1)
