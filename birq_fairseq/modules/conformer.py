@@ -259,7 +259,11 @@ class ConformerEncoder(nn.Module):
         if eager_random is None:
             eager_random = not torch.cuda.is_available()
         if eager_random:
-            options["options"] = {**options.get("options", {}), "fallback_random": True}
+            # torch.compile takes a mode or options, not both: a mode becomes its options.
+            mode = options.pop("mode", None)
+            mode_options = torch._inductor.list_mode_options(mode) if mode else {}
+            options["options"] = {**mode_options, **options.get("options", {}),
+                                  "fallback_random": True}
         # Shapes: dynamo's default (dynamic=None) compiles the first batch shape statically
         # and, after a shape changes, retraces with dynamic sizes. Pretraining crops to
         # task.max_sample_size, so most batches share one frame count and get the static

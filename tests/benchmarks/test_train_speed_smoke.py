@@ -78,3 +78,11 @@ def test_conv_layout_benchmark_prints_both_ratios():
                           "--seconds", "1"], capture_output=True, text=True, check=True).stdout
     ratios = re.findall(r"ratio (\d+\.\d+)", out)
     assert len(ratios) == 2 and all(float(r) > 0 for r in ratios), out
+
+
+def test_compile_variants_benchmark_prints_a_ratio():
+    out = subprocess.run([sys.executable, str(SCRIPT.parent / "compile_variants.py"),
+                          "--variants", "eager_random", "--rounds", "1", "--batch", "1",
+                          "--seconds", "1"], capture_output=True, text=True, check=True).stdout
+    ratios = re.findall(r"ratio (\d+\.\d+)", out)
+    assert len(ratios) == 1 and float(ratios[0]) > 0, out

@@ -83,3 +83,11 @@ def test_with_eager_random_the_compiled_layers_draw_eager_dropout_masks():
     other.encoder.compile_layers(eager_random=False)
     torch.manual_seed(5)
     assert not torch.allclose(loss_and_grads(other, 8000)[0], eager_loss, rtol=1e-4)
+
+
+def test_eager_random_accepts_a_compile_mode():
+    """torch.compile refuses a mode together with options: the mode's own options are used."""
+    model = build(False)
+    model.encoder.compile_layers(eager_random=True, mode="max-autotune-no-cudagraphs")
+    eager_loss, _ = loss_and_grads(build(False), 8000)
+    torch.testing.assert_close(loss_and_grads(model, 8000)[0], eager_loss, rtol=1e-4, atol=1e-6)
