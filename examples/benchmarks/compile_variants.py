@@ -10,7 +10,6 @@ Demo-size BEST-RQ, forward through the criterion, backward, AdamW.
 Each variant compiles for tens of seconds first (max_autotune longer).
 """
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -19,9 +18,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from conv_layout import DEMO, median_ms  # noqa: E402
+from conv_layout import DEMO, median_ms, noise_batch, timing_arguments, training_step  # noqa: E402,E501
 
-from birq_fairseq.criterions.birq import BirqCriterion  # noqa: E402
 from birq_fairseq.models.birq import BirqConfig, BirqModel  # noqa: E402
 
 VARIANTS = {
@@ -43,33 +41,15 @@ def build(variant: str | None) -> BirqModel:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--seconds", type=float, default=6.0)
+    parser = timing_arguments(__doc__)
     parser.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), default=list(VARIANTS))
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    source = 0.1 * torch.randn(args.batch, int(args.seconds * 16000),
-                               generator=torch.Generator().manual_seed(0))
-    criterion = BirqCriterion(None, 0.0, 1.0)
-
-    def training_step(model):
-        optimizer = torch.optim.AdamW(model.parameters(), 1e-4)
-
-        def step():
-            loss = criterion(model, {"net_input": {"source": source, "rng_seed": 1}})[0]
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad()
-        return step
-
+    source = noise_batch(args)
     print(f"torch {torch.__version__}, {args.threads} thread(s), batch {args.batch} x "
           f"{args.seconds} s, median of {args.rounds} rounds, each against its eager twin")
     for variant in args.variants:
-        ms = median_ms({"eager": training_step(build(None)),
-                        variant: training_step(build(variant))}, args.rounds)
+        ms = median_ms({"eager": training_step(build(None), source),
+                        variant: training_step(build(variant), source)}, args.rounds)
         print(f"{variant:18s} eager {ms['eager']:7.1f} ms   compiled {ms[variant]:7.1f} ms   "
               f"ratio {ms[variant] / ms['eager']:.3f}")
 

@@ -37,6 +37,19 @@ def build(layout: str) -> BirqModel:
     return model
 
 
+def training_step(model: BirqModel, source: torch.Tensor):
+    """One BEST-RQ step as pretraining takes it: the criterion, backward, AdamW."""
+    criterion = BirqCriterion(None, 0.0, 1.0)
+    optimizer = torch.optim.AdamW(model.parameters(), 1e-4)
+
+    def step():
+        loss = criterion(model, {"net_input": {"source": source, "rng_seed": 1}})[0]
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    return step
+
+
 def median_ms(steps: dict, rounds: int) -> dict[str, float]:
     for step in steps.values():  # warm-up: oneDNN primitives, allocator
         step(), step()
@@ -49,16 +62,26 @@ def median_ms(steps: dict, rounds: int) -> dict[str, float]:
     return {name: 1e3 * statistics.median(values) for name, values in times.items()}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def timing_arguments(doc: str) -> argparse.ArgumentParser:
+    """The options both CPU step benchmarks share."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=6.0)
-    args = parser.parse_args()
+    return parser
+
+
+def noise_batch(args: argparse.Namespace) -> torch.Tensor:
+    """Sets the thread count and returns the fixed noise batch (B, samples) to time on."""
     torch.set_num_threads(args.threads)
     samples = int(args.seconds * 16000)
-    source = 0.1 * torch.randn(args.batch, samples, generator=torch.Generator().manual_seed(0))
+    return 0.1 * torch.randn(args.batch, samples, generator=torch.Generator().manual_seed(0))
+
+
+def main() -> None:
+    args = timing_arguments(__doc__).parse_args()
+    source = noise_batch(args)
     models = {layout: build(layout) for layout in LAYOUTS}
     assert models["channels_last"].subsampling.conv2.weight.is_contiguous(
         memory_format=torch.channels_last)
@@ -70,22 +93,10 @@ def main() -> None:
             out.square().mean().backward()
         return step
 
-    criterion = BirqCriterion(None, 0.0, 1.0)
-
-    def training_step(model):
-        optimizer = torch.optim.AdamW(model.parameters(), 1e-4)
-
-        def step():
-            loss = criterion(model, {"net_input": {"source": source, "rng_seed": 1}})[0]
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad()
-        return step
-
     print(f"torch {torch.__version__}, {args.threads} thread(s), batch {args.batch} x "
           f"{args.seconds} s, median of {args.rounds} rounds")
     for what, make in (("subsampling forward + backward", subsampling_step),
-                       ("BEST-RQ training step", training_step)):
+                       ("BEST-RQ training step", lambda m: training_step(m, source))):
         ms = median_ms({layout: make(models[layout]) for layout in LAYOUTS}, args.rounds)
         print(f"{what:32s} channels-last {ms['channels_last']:7.1f} ms   contiguous "
               f"{ms['contiguous']:7.1f} ms   ratio {ms['channels_last'] / ms['contiguous']:.3f}")
