@@ -144,8 +144,9 @@ class BirqModel(BaseFairseqModel):
             masked = masked.masked_fill(channels.unsqueeze(1), 0.0)
         return masked
 
-    def _embed(self, feats: Tensor, lengths: Tensor) -> Tensor:
-        """Log-mel (B, T, n_mels) -> encoder input (B, T / 4, C)."""
+    def _embed(self, feats: Tensor, lengths: Tensor | None) -> Tensor:
+        """Log-mel (B, T, n_mels) -> encoder input (B, T / 4, C); ``lengths`` None when the
+        input had no padding (the subsampling then skips its length masks)."""
         weight_dtype = self.subsampling.linear.weight.dtype
         x = self.subsampling(feats.to(weight_dtype), lengths)
         if self.cfg.feature_grad_mult != 1.0:
@@ -170,7 +171,7 @@ class BirqModel(BaseFairseqModel):
 
     @torch.no_grad()
     def _detached_clean_pass(
-        self, feats: Tensor, lengths: Tensor, padding: Tensor | None, k: int
+        self, feats: Tensor, lengths: Tensor | None, padding: Tensor | None, k: int
     ) -> Tensor:
         """Layers 1..k on the unmasked input for detached targets: no autograd, and no
         dropout or LayerDrop (like a teacher's forward), which also lets the attention use
@@ -178,7 +179,7 @@ class BirqModel(BaseFairseqModel):
         with self._eval_mode():
             return self.encoder(self._embed(feats, lengths), padding, 0, k)
 
-    def _clean_input(self, feats: Tensor, lengths: Tensor) -> Tensor:
+    def _clean_input(self, feats: Tensor, lengths: Tensor | None) -> Tensor:
         """The unmasked input of the target pass; its subsampling runs without autograd
         unless ``enhanced_grad_through_subsampling``."""
         with torch.set_grad_enabled(
@@ -187,7 +188,7 @@ class BirqModel(BaseFairseqModel):
             return self._embed(feats, lengths)
 
     def _clean_pass_without_dropout(
-        self, feats: Tensor, lengths: Tensor, padding: Tensor | None, k: int
+        self, feats: Tensor, lengths: Tensor | None, padding: Tensor | None, k: int
     ) -> Tensor:
         """Layers 1..k on the unmasked input with dropout and LayerDrop off (eval mode) but
         the gradient kept: the targets are then those the model would give at test time."""
@@ -224,6 +225,7 @@ class BirqModel(BaseFairseqModel):
             raise RuntimeError("pretraining modules were removed; use extract_features")
         generator = self._generator(rng_seed, source.device)
         feats, lengths = self.frontend(source, padding_mask)
+        embed_lengths = None if padding_mask is None else lengths  # None: no masks
         enc_lengths = lengths // SUBSAMPLING_FACTOR
         enc_frames = feats.size(1) // SUBSAMPLING_FACTOR
         enc_padding = self._padding_mask(enc_lengths, enc_frames, padding_mask is not None)
@@ -237,16 +239,17 @@ class BirqModel(BaseFairseqModel):
                        and self.cfg.enhanced_clean_dropout)
         if shared_pass:
             both_padding = None if enc_padding is None else torch.cat([enc_padding, enc_padding])
-            masked_in = self._embed(masked_feats, lengths)
-            hidden = self.encoder(torch.cat([masked_in, self._clean_input(feats, lengths)]),
+            masked_in = self._embed(masked_feats, embed_lengths)
+            hidden = self.encoder(torch.cat([masked_in, self._clean_input(feats, embed_lengths)]),
                                   both_padding, 0, k)
             hidden, clean_hidden = hidden.chunk(2)
         else:
-            hidden = self.encoder(self._embed(masked_feats, lengths), enc_padding, 0, k)
+            hidden = self.encoder(self._embed(masked_feats, embed_lengths), enc_padding, 0, k)
             if self.builds_enhanced_targets and self.cfg.detach_enhanced_targets:
-                clean_hidden = self._detached_clean_pass(feats, lengths, enc_padding, k)
+                clean_hidden = self._detached_clean_pass(feats, embed_lengths, enc_padding, k)
             elif self.builds_enhanced_targets:
-                clean_hidden = self._clean_pass_without_dropout(feats, lengths, enc_padding, k)
+                clean_hidden = self._clean_pass_without_dropout(
+                    feats, embed_lengths, enc_padding, k)
         if clean_hidden is not None and self.cfg.enhanced_target_grad_scale != 1.0:
             clean_hidden = GradMultiply.apply(clean_hidden, self.cfg.enhanced_target_grad_scale)
         hidden = self.encoder(hidden, enc_padding, k, None)
@@ -296,6 +299,7 @@ class BirqModel(BaseFairseqModel):
         if self.anchor_quantizer is None:
             raise RuntimeError("pretraining modules were removed; rebuild the model from its cfg")
         feats, lengths = self.frontend(source, padding_mask)
+        embed_lengths = None if padding_mask is None else lengths  # None: no masks
         enc_lengths = lengths // SUBSAMPLING_FACTOR
         enc_frames = feats.size(1) // SUBSAMPLING_FACTOR
         enc_padding = self._padding_mask(enc_lengths, enc_frames, padding_mask is not None)
@@ -308,7 +312,7 @@ class BirqModel(BaseFairseqModel):
         layers: list[Tensor] = []
         end = None if all_layers else self.enhanced_layer
         if all_layers or self.builds_enhanced_targets:
-            self.encoder(self._embed(feats, lengths), enc_padding, 0, end, layers)
+            self.encoder(self._embed(feats, embed_lengths), enc_padding, 0, end, layers)
         if all_layers:
             result["layers"] = layers
         if self.builds_enhanced_targets:
@@ -338,6 +342,7 @@ class BirqModel(BaseFairseqModel):
         the output of every layer that ran.
         """
         feats, lengths = self.frontend(source, padding_mask)
+        embed_lengths = None if padding_mask is None else lengths  # None: no masks
         enc_lengths = lengths // SUBSAMPLING_FACTOR
         enc_frames = feats.size(1) // SUBSAMPLING_FACTOR
         enc_padding = self._padding_mask(enc_lengths, enc_frames, padding_mask is not None)
@@ -348,7 +353,7 @@ class BirqModel(BaseFairseqModel):
             feats = self._mask_input(feats, time_mask, None)
         layer_results: list[Tensor] = []
         end = None if layer is None else layer + 1
-        x = self.encoder(self._embed(feats, lengths), enc_padding, 0, end, layer_results)
+        x = self.encoder(self._embed(feats, embed_lengths), enc_padding, 0, end, layer_results)
         return {"x": x, "padding_mask": enc_padding, "layer_results": layer_results}
 
     def remove_pretraining_modules(self, last_layer: int | None = None):

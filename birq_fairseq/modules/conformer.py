@@ -228,6 +228,24 @@ class ConformerLayer(nn.Module):
         return self.final_layer_norm(x)
 
 
+def inductor_options(eager_random: bool | None = None, **options) -> dict:
+    """``torch.compile`` keyword arguments for the encoder's modules.
+
+    ``eager_random`` (default: on a machine without CUDA) has inductor draw the dropout
+    masks with aten's random operators (its ``fallback_random``), so they are eager's
+    masks: on one CPU thread inductor's own random kernels made the compiled demo step
+    1.24x eager, aten's 1.04x. On a GPU inductor's fused random kernels are faster."""
+    if eager_random is None:
+        eager_random = not torch.cuda.is_available()
+    if eager_random:
+        # torch.compile takes a mode or options, not both: a mode becomes its options.
+        mode = options.pop("mode", None)
+        mode_options = torch._inductor.list_mode_options(mode) if mode else {}
+        options["options"] = {**mode_options, **options.get("options", {}),
+                              "fallback_random": True}
+    return options
+
+
 class ConformerEncoder(nn.Module):
     """A stack of Conformer layers with LayerDrop and optional activation checkpointing.
 
@@ -249,21 +267,9 @@ class ConformerEncoder(nn.Module):
     def compile_layers(self, eager_random: bool | None = None, **options) -> None:
         """Compiles each layer's forward in place (``nn.Module.compile``): the state_dict
         keys stay those of the eager model, so checkpoints load in stock fairseq; LayerDrop
-        and checkpointing stay eager around the compiled layers. ``options`` go to
-        ``torch.compile``.
-
-        ``eager_random`` (default: on a machine without CUDA) has inductor draw the dropout
-        masks with aten's random operators (its ``fallback_random``), so they are eager's
-        masks: on one CPU thread inductor's own random kernels made the compiled demo step
-        1.24x eager, aten's 1.04x. On a GPU inductor's fused random kernels are faster."""
-        if eager_random is None:
-            eager_random = not torch.cuda.is_available()
-        if eager_random:
-            # torch.compile takes a mode or options, not both: a mode becomes its options.
-            mode = options.pop("mode", None)
-            mode_options = torch._inductor.list_mode_options(mode) if mode else {}
-            options["options"] = {**mode_options, **options.get("options", {}),
-                                  "fallback_random": True}
+        and checkpointing stay eager around the compiled layers. ``eager_random`` and
+        ``options`` as ``inductor_options`` takes them."""
+        options = inductor_options(eager_random, **options)
         # Shapes: dynamo's default (dynamic=None) compiles the first batch shape statically
         # and, after a shape changes, retraces with dynamic sizes. Pretraining crops to
         # task.max_sample_size, so most batches share one frame count and get the static

@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from conv_layout import DEMO, median_ms, noise_batch, timing_arguments, training_step  # noqa: E402,E501
 
 from birq_fairseq.models.birq import BirqConfig, BirqModel  # noqa: E402
+from birq_fairseq.modules.conformer import inductor_options  # noqa: E402
 
 VARIANTS = {
     "default": dict(eager_random=False),
@@ -36,7 +37,7 @@ def build(variant: str | None) -> BirqModel:
     if variant is not None:
         model.encoder.compile_layers(**VARIANTS[variant])
     if variant == "with_subsampling":
-        model.subsampling.compile(options={"fallback_random": True})
+        model.subsampling.compile(**inductor_options(eager_random=True))
     return model
 
 

@@ -5,8 +5,9 @@ noise hits both layouts alike.
 
     python examples/benchmarks/conv_layout.py --threads 1
 
-``Conv2dSubsampling`` keeps its convolution weights contiguous (channels-last gradients break
-fairseq's legacy_ddp all-reduce); the ``channels_last`` twin has the same weights converted.
+``Conv2dSubsampling`` keeps its convolution weights channels-last (and makes their
+gradients contiguous for fairseq's legacy_ddp all-reduce); the ``contiguous`` twin has the same
+weights converted back.
 """
 
 import argparse
@@ -31,9 +32,9 @@ LAYOUTS = ("channels_last", "contiguous")
 def build(layout: str) -> BirqModel:
     torch.manual_seed(0)
     model = BirqModel(BirqConfig(**DEMO)).train()
-    if layout == "channels_last":
+    if layout == "contiguous":
         for conv in (model.subsampling.conv1, model.subsampling.conv2):
-            conv.to(memory_format=torch.channels_last)
+            conv.to(memory_format=torch.contiguous_format)
     return model
 
 
@@ -85,12 +86,14 @@ def main() -> None:
     models = {layout: build(layout) for layout in LAYOUTS}
     assert models["channels_last"].subsampling.conv2.weight.is_contiguous(
         memory_format=torch.channels_last)
+    assert models["contiguous"].subsampling.conv2.weight.is_contiguous()
     feats, lengths = models["contiguous"].frontend(source, None)
 
     def subsampling_step(model):
         def step():
             out = model.subsampling(feats, lengths)
             out.square().mean().backward()
+            model.zero_grad(set_to_none=True)
         return step
 
     print(f"torch {torch.__version__}, {args.threads} thread(s), batch {args.batch} x "

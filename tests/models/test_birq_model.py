@@ -417,6 +417,27 @@ def test_extract_features_without_padding_mask():
     assert torch.equal(out["layer_results"][-1], out["x"])
 
 
+def test_an_unpadded_batch_without_a_padding_mask_gives_the_same_outputs():
+    """Without a padding mask the subsampling skips its length masks (pretraining crops every
+    batch to one length); the features, losses and gradients are those of an all-False mask."""
+    source = padded_batch()["source"][:, : min(BATCH_SAMPLES)]
+    no_padding = torch.zeros_like(source, dtype=torch.bool)
+    model = build().eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model.extract_features(source)["x"],
+                                   model.extract_features(source, no_padding)["x"])
+    model.train()
+    results = []
+    for padding_mask in (None, no_padding):
+        model.zero_grad(set_to_none=True)
+        loss = criterion_for(model)(model, {"net_input": {
+            "source": source, "padding_mask": padding_mask, "rng_seed": 3}})[0]
+        loss.backward()
+        results.append((loss.detach(), model.subsampling.conv2.weight.grad.clone()))
+    torch.testing.assert_close(results[0][0], results[1][0])
+    torch.testing.assert_close(results[0][1], results[1][1])
+
+
 def test_extract_features_padding_mask_marks_frames_past_each_length():
     model = build().eval()
     net_input = padded_batch()

@@ -1,6 +1,8 @@
 """The 4x subsampling against ``torch.nn.functional``, and its gradients in the layout
 fairseq's distributed all-reduce needs."""
 
+import copy
+
 import torch
 import torch.nn.functional as F
 
@@ -52,3 +54,35 @@ def test_weight_gradients_flatten_with_view():
     module(torch.randn(2, 16, 20), torch.tensor([16, 8])).sum().backward()
     for parameter in module.parameters():
         parameter.grad.view(-1)
+
+
+def test_weights_are_channels_last_and_accumulated_gradients_stay_contiguous():
+    """Two backward passes (fairseq's update_freq) accumulate into a contiguous gradient
+    equal to the sum of the two, though the weights are channels-last."""
+    torch.manual_seed(0)
+    module = Conv2dSubsampling(20, 8, 12)
+    assert module.conv2.weight.is_contiguous(memory_format=torch.channels_last)
+    assert not module.conv2.weight.is_contiguous()
+    batches = [torch.randn(2, 16, 20) for _ in range(2)]
+    lengths = torch.tensor([16, 8])
+    singles = []
+    for feats in batches:
+        singles.append(torch.autograd.grad(module(feats, lengths).sum(), module.conv2.weight)[0])
+    for feats in batches:
+        module(feats, lengths).sum().backward()
+    grad = module.conv2.weight.grad
+    assert grad.is_contiguous()
+    torch.testing.assert_close(grad, singles[0] + singles[1])
+
+
+def test_no_lengths_is_the_same_as_full_lengths():
+    torch.manual_seed(0)
+    module = Conv2dSubsampling(20, 8, 12)
+    feats = torch.randn(3, 40, 20)
+    torch.testing.assert_close(module(feats, None), module(feats, torch.full((3,), 40)))
+
+
+def test_a_deep_copy_keeps_contiguous_gradients():
+    module = copy.deepcopy(Conv2dSubsampling(20, 8, 12))
+    module(torch.randn(2, 16, 20), None).sum().backward()
+    assert module.conv1.weight.grad.is_contiguous() and module.conv2.weight.grad.is_contiguous()
