@@ -39,7 +39,8 @@ class Conv2dSubsampling(nn.Module):
         freq_out = (freq_out + 1) // 2
         self.linear = nn.Linear(channels * freq_out, output_dim)
         # oneDNN's channels-last convolutions run this module's forward and backward at
-        # 0.78-0.84x the contiguous ones on one CPU thread (examples/benchmarks/conv_layout.py).
+        # 0.78-0.91x the contiguous ones on one CPU thread, the demo BEST-RQ step at
+        # 0.83-0.92x (examples/benchmarks/conv_layout.py).
         # Their weight gradients would be channels-last too, and fairseq's legacy_ddp
         # all-reduce flattens each gradient with .view(-1): the hook makes them contiguous
         # once accumulated (one copy of 37k numbers per step). (Converting the weights inside
