@@ -56,23 +56,32 @@ def test_weight_gradients_flatten_with_view():
         parameter.grad.view(-1)
 
 
-def test_weights_are_channels_last_and_accumulated_gradients_stay_contiguous():
-    """Two backward passes (fairseq's update_freq) accumulate into a contiguous gradient
-    equal to the sum of the two, though the weights are channels-last."""
+def test_channels_last_kernels_compute_the_contiguous_result_with_contiguous_parameters():
     torch.manual_seed(0)
     module = Conv2dSubsampling(20, 8, 12)
-    assert module.conv2.weight.is_contiguous(memory_format=torch.channels_last)
-    assert not module.conv2.weight.is_contiguous()
+    twin = copy.deepcopy(module)
+    twin.channels_last = False
+    feats, lengths = torch.randn(2, 16, 20), torch.tensor([16, 8])
+    torch.testing.assert_close(module(feats, lengths), twin(feats, lengths), rtol=1e-5, atol=1e-6)
+    module(feats, lengths).sum().backward()
+    twin(feats, lengths).sum().backward()
+    for (name, p), q in zip(module.named_parameters(), twin.parameters()):
+        assert p.is_contiguous() and p.grad.is_contiguous(), name
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_accumulated_gradients_are_the_sum_and_stay_contiguous():
+    """Two backward passes, as fairseq's update_freq runs them."""
+    torch.manual_seed(0)
+    module = Conv2dSubsampling(20, 8, 12)
     batches = [torch.randn(2, 16, 20) for _ in range(2)]
     lengths = torch.tensor([16, 8])
-    singles = []
-    for feats in batches:
-        singles.append(torch.autograd.grad(module(feats, lengths).sum(), module.conv2.weight)[0])
+    singles = [torch.autograd.grad(module(feats, lengths).sum(), module.conv2.weight)[0]
+               for feats in batches]
     for feats in batches:
         module(feats, lengths).sum().backward()
-    grad = module.conv2.weight.grad
-    assert grad.is_contiguous()
-    torch.testing.assert_close(grad, singles[0] + singles[1])
+    assert module.conv2.weight.grad.is_contiguous()
+    torch.testing.assert_close(module.conv2.weight.grad, singles[0] + singles[1])
 
 
 def test_no_lengths_is_the_same_as_full_lengths():
@@ -80,9 +89,3 @@ def test_no_lengths_is_the_same_as_full_lengths():
     module = Conv2dSubsampling(20, 8, 12)
     feats = torch.randn(3, 40, 20)
     torch.testing.assert_close(module(feats, None), module(feats, torch.full((3,), 40)))
-
-
-def test_a_deep_copy_keeps_contiguous_gradients():
-    module = copy.deepcopy(Conv2dSubsampling(20, 8, 12))
-    module(torch.randn(2, 16, 20), None).sum().backward()
-    assert module.conv1.weight.grad.is_contiguous() and module.conv2.weight.grad.is_contiguous()
