@@ -20,7 +20,7 @@ from fairseq.models import BaseFairseqModel, register_model
 from fairseq.modules import GradMultiply
 from torch import Tensor, nn
 
-from ..modules.conformer import ConformerEncoder, ConformerLayer
+from ..modules.conformer import ConformerEncoder, ConformerLayer, inductor_options
 from ..modules.enhanced_targets import EnhancedTargetQuantizer
 from ..modules.logmel import LogMelFrontend, stack_frames
 from ..modules.masking import channel_mask, span_mask
@@ -67,7 +67,10 @@ class BirqModel(BaseFairseqModel):
             cfg.checkpoint_activations,
         )
         if cfg.compile_encoder:
+            # The subsampling too: 0.95x eager with it, 1.04x without in one paired run of
+            # examples/benchmarks/compile_variants.py; 1.05x either way in train_speed.py.
             self.encoder.compile_layers()
+            self.subsampling.compile(**inductor_options())
         # Pretraining-only children; remove_pretraining_modules() sets them to None.
         self.anchor_quantizer = RandomProjectionQuantizer(
             SUBSAMPLING_FACTOR * cfg.n_mels,

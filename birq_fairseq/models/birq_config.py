@@ -69,9 +69,10 @@ class BirqConfig(FairseqDataclass):
     )
     compile_encoder: bool = field(
         default=False,
-        metadata={"help": "compile each Conformer layer with torch.compile (inductor) at "
-                  "build time: fewer, fused kernels per step; the first steps and every new "
-                  "batch shape pay the compilation (see ConformerEncoder.compile_layers)"},
+        metadata={"help": "compile the subsampling and each Conformer layer with "
+                  "torch.compile (inductor) at build time: fewer, fused kernels per step; the "
+                  "first steps and every new batch shape pay the compilation (see "
+                  "ConformerEncoder.compile_layers)"},
     )
     # --- masking (wav2vec 2.0 names and meanings, so fine-tuning turns it into SpecAugment) -
     mask_prob: float = field(

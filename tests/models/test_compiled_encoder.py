@@ -1,4 +1,5 @@
-"""``compile_encoder``: the compiled Conformer layers train like the eager ones and leave the checkpoint format alone. One tiny model, compiled once per shape (tens of
+"""``compile_encoder``: the compiled subsampling and Conformer layers train like the eager
+ones and leave the checkpoint format alone. One tiny model, compiled once per shape (tens of
 seconds on two CPU cores)."""
 
 import shutil
@@ -57,7 +58,7 @@ def test_compiled_layers_give_eager_loss_and_gradients_and_keep_state_dict_keys(
     assert grads.keys() == eager_grads.keys()
     for name, grad in grads.items():
         torch.testing.assert_close(grad, eager_grads[name], rtol=1e-4, atol=1e-6, msg=name)
-    # The subsampling's channels-last weights get contiguous gradients (fairseq flattens them).
+    # The compiled subsampling leaves contiguous gradients (fairseq flattens them).
     assert grads["subsampling.conv2.weight"].is_contiguous()
     # A batch of another length recompiles (or reuses a dynamic graph), never fails.
     other_loss, _ = loss_and_grads(compiled, 6400)
