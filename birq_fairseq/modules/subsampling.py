@@ -46,16 +46,18 @@ class Conv2dSubsampling(nn.Module):
         freq_out = (freq_out + 1) // 2
         self.linear = nn.Linear(channels * freq_out, output_dim)
 
+    def _conv(self, layer: nn.Conv2d, x: Tensor) -> Tensor:
+        return _channels_last_conv(layer, x) if self.channels_last else layer(x)
+
     def forward(self, feats: Tensor, lengths: Tensor | None) -> Tensor:
         """``feats`` (B, T, n_mels) with T a multiple of 4, ``lengths`` (B,) valid frames,
         a multiple of 4, or None when every frame is valid (a cropped batch: the masks are
         then skipped, two elementwise passes over the largest activation). Returns
         (B, T / 4, output_dim)."""
-        conv = _channels_last_conv if self.channels_last else (lambda layer, x: layer(x))
-        x = self.activation(conv(self.conv1, feats.unsqueeze(1)))
+        x = self.activation(self._conv(self.conv1, feats.unsqueeze(1)))
         if lengths is not None:
             x = x * _time_mask(lengths // 2, x.size(2))[:, None, :, None]
-        x = self.activation(conv(self.conv2, x))
+        x = self.activation(self._conv(self.conv2, x))
         batch, channels, frames, freqs = x.shape
         x = self.linear(x.permute(0, 2, 1, 3).reshape(batch, frames, channels * freqs))
         if lengths is not None:
