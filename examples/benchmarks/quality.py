@@ -16,8 +16,10 @@ alignments over training), then
 Writes ``table.md`` (mean, sample std, every seed, and the order of the systems with '<'
 where the gap between two means exceeds their two std added), ``results.json`` and curves
 (``plots/``: losses, accuracies and valid PNMI over updates). Runs are processes with one
-thread each, ``--jobs`` at a time; a rerun resumes unfinished runs (fairseq restores
-``checkpoint_last.pt``) and keeps finished scores.
+thread each, ``--jobs`` at a time, each evaluation as soon as the encoder it needs is saved
+(``job_pipeline.py``); a rerun resumes unfinished runs (fairseq restores
+``checkpoint_last.pt``) and keeps finished scores. ``results.json`` keeps each job's wall
+seconds.
 
 Presets: ``demo`` (the demo corpus, ``make demo-corpus``; 300 updates), ``study`` (the
 study corpus, ``make study-corpus``: 14 h unlabelled, 10-minute English labels; see
@@ -35,8 +37,6 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
@@ -44,6 +44,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "examples"))
 
+from job_pipeline import Job, run_jobs  # noqa: E402
 from plot_training import parse_log, plot  # noqa: E402
 
 from birq_fairseq.results_table import scored_ler, scored_wer  # noqa: E402
@@ -357,12 +358,27 @@ def label_quality_markdown(table: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_stage(stages: dict, name: str, jobs: list[Callable[[], None]], workers: int) -> None:
-    """Runs the jobs ``workers`` at a time and records the stage's wall time."""
-    start = time.monotonic()
-    with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(lambda job: job(), jobs))
-    stages[name] = round(time.monotonic() - start, 1)
+def study_jobs(args, pretrained: list[str], lm: Path | None) -> list[Job]:
+    """Every run of the study, each after the pretraining it needs: the pretrainings first,
+    BiRQ's (the longest) before BEST-RQ's, then each seed's evaluations; the random init's
+    label quality needs nothing and fills a worker that would wait."""
+    def pretraining(system: str, seed: int) -> tuple[str, ...]:
+        encoder = "birq" if system == "scratch" else system
+        return (f"pretrain {encoder} {seed}",) if encoder in pretrained else ()
+
+    jobs = [Job(f"pretrain {system} {seed}", partial(pretrain, args, system, seed))
+            for system in ("birq", "bestrq") if system in pretrained for seed in args.seeds]
+    for seed in args.seeds:
+        for system in args.systems:
+            if not args.no_label_quality:
+                after = () if system == "scratch" else pretraining(system, seed)
+                jobs.append(Job(f"label quality {system} {seed}",
+                                partial(measure_label_quality, args, system, seed), after))
+            jobs += [Job(f"{labelled} {system} {seed}",
+                         partial(finetune_and_decode, args, labelled, system, seed, lm),
+                         pretraining(system, seed))
+                     for labelled in args.labelled]
+    return jobs
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -428,7 +444,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    stages: dict = {}
+    job_seconds: dict = {}
     lm = None
     if args.lm:
         lm = args.out / "lm" / "train_3gram.arpa"
@@ -437,20 +453,18 @@ def main(argv=None) -> int:
                         "--out", str(lm), str(args.data / args.lm_text)],
                        args.out / "logs" / "lm.log")
     pretrained = sorted({"birq" if s == "scratch" else s for s in args.systems})
-    if args.report_only:
-        return report(args, stages, pretrained, lm)
-    run_stage(stages, "pretrain", [partial(pretrain, args, s, seed)
-                                   for seed in args.seeds for s in pretrained], args.jobs)
-    jobs = [partial(finetune_and_decode, args, labelled, s, seed, lm)
-            for labelled in args.labelled for seed in args.seeds for s in args.systems]
-    if not args.no_label_quality:
-        jobs += [partial(measure_label_quality, args, s, seed)
-                 for seed in args.seeds for s in args.systems]
-    run_stage(stages, "evaluate", jobs, args.jobs)
-    return report(args, stages, pretrained, lm)
+    if args.report_only:  # keeps the wall times of the runs it reports
+        previous = args.out / "results.json"
+        if previous.exists():
+            job_seconds = json.loads(previous.read_text()).get("job_seconds", {})
+        return report(args, job_seconds, pretrained, lm)
+    start = time.monotonic()
+    job_seconds = run_jobs(study_jobs(args, pretrained, lm), args.jobs)
+    job_seconds["all"] = round(time.monotonic() - start, 1)
+    return report(args, job_seconds, pretrained, lm)
 
 
-def report(args, stages: dict, pretrained: list[str], lm: Path | None) -> int:
+def report(args, job_seconds: dict, pretrained: list[str], lm: Path | None) -> int:
     """Writes table.md, results.json and the plots from whatever runs are under --out."""
     decoders = ["greedy"] + (["lm"] if lm else [])
     decodes = collect_decodes(args, decoders)
@@ -466,13 +480,16 @@ def report(args, stages: dict, pretrained: list[str], lm: Path | None) -> int:
         "preset": args.preset, "seeds": args.seeds, "pretrain_updates": args.pretrain_updates,
         "finetune_updates": args.finetune_updates, "pretrain_override": args.pretrain_override,
         "birq_override": args.birq_override, "finetune_override": args.finetune_override,
-        "stage_seconds": stages, "decodes": decodes, "label_quality": quality,
+        "job_seconds": job_seconds, "decodes": decodes, "label_quality": quality,
         "curves": curves}, indent=1))
     for stage, logs in (("pretrain", sorted((args.out / "logs").glob("pretrain_*.log"))),
                         *((labelled, sorted((args.out / "logs" / labelled).glob("finetune_*.log")))
                           for labelled in args.labelled)):
         plot({log.stem: parse_log(log.read_text()) for log in logs}, args.out / "plots" / stage)
     print(summary)
+    if "all" in job_seconds:
+        print(f"Wall time: {job_seconds['all'] / 60:.1f} min for {len(job_seconds) - 1} jobs, "
+              f"{args.jobs} at a time")
     return 0
 
 

@@ -35,6 +35,11 @@ def test_quality_benchmark_writes_table_results_and_plots(tiny_corpus, tmp_path)
                 assert set(values) == {"test_real", "test"}
                 assert all(len(v) == 1 and math.isfinite(v[0]) and v[0] >= 0
                            for v in values.values())
+    # Every run and the whole pipeline timed: 2 pretrainings, then 3 label qualities and
+    # 3 fine-tunings.
+    assert len(results["job_seconds"]) == 2 + 3 + 3 + 1
+    assert results["job_seconds"]["all"] >= results["job_seconds"]["pretrain birq 1"] > 0
+    assert "Wall time:" in proc.stdout
     quality = results["label_quality"]
     assert set(quality) == {"birq", "bestrq", "scratch"}
     for numbers in quality.values():
