@@ -4,6 +4,10 @@ quality.py used to run all pretrainings, then all evaluations: the workers idled
 the pretraining stage while BiRQ's longer runs finished, with no-pretraining fine-tunings that
 needed nothing waiting behind them. Here a fine-tuning starts as soon as its own encoder is
 saved, and the random-init jobs fill any worker that would otherwise wait.
+
+Written by hand: ``concurrent.futures`` has no dependencies, and ``graphlib.TopologicalSorter``
+hands out every ready job at once, so a pool would run them first come, first served; here a
+free worker takes the first ready job in list order, so the caller's order is the priority.
 """
 
 import threading

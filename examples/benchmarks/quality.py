@@ -444,7 +444,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    job_seconds: dict = {}
     lm = None
     if args.lm:
         lm = args.out / "lm" / "train_3gram.arpa"
@@ -455,8 +454,8 @@ def main(argv=None) -> int:
     pretrained = sorted({"birq" if s == "scratch" else s for s in args.systems})
     if args.report_only:  # keeps the wall times of the runs it reports
         previous = args.out / "results.json"
-        if previous.exists():
-            job_seconds = json.loads(previous.read_text()).get("job_seconds", {})
+        job_seconds = (json.loads(previous.read_text()).get("job_seconds", {})
+                       if previous.exists() else {})
         return report(args, job_seconds, pretrained, lm)
     start = time.monotonic()
     job_seconds = run_jobs(study_jobs(args, pretrained, lm), args.jobs)
