@@ -21,6 +21,7 @@ from ..alignment.phone_alignments import ALIGNMENT_SUFFIX, read_alignments
 from ..tools import tool_parser
 from .extraction import extract_aligned_frames
 from .loading import load_model
+from .probe import DEFAULT_FOLDS
 from .report import format_report, label_quality_report
 
 DEFAULT_CLUSTERS = (100, 500)
@@ -45,6 +46,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--kmeans-sample", type=int, default=DEFAULT_KMEANS_SAMPLE,
                         help="frames to fit k-means on (a seeded random sample)")
     parser.add_argument("--no-probe", action="store_true", help="skip the linear phone probe")
+    parser.add_argument("--probe-folds", type=int, default=DEFAULT_FOLDS,
+                        help="also score the probe cross-validated over this many utterance "
+                        "folds: every frame predicted by a probe that never saw its utterance "
+                        "(5x the test frames of the single split); one utterance per fold "
+                        "on splits with fewer utterances; 0: single split only")
     parser.add_argument("--seed", type=int, default=1,
                         help="seed of Gumbel draws, k-means and the probe's utterance split: "
                         "keep it fixed when comparing models (the probe split alone moves "
@@ -61,6 +67,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.probe_folds == 1 or args.probe_folds < 0:
+        sys.exit(f"error: --probe-folds {args.probe_folds}: use 2 or more, or 0 for the "
+                 "single split only")
     phones_path = args.phones or str(Path(args.data) / f"{args.split}{ALIGNMENT_SUFFIX}")
     if not Path(phones_path).is_file():
         sys.exit(f"error: no phone alignments {phones_path}; make them with "
@@ -78,7 +87,8 @@ def main(argv=None) -> int:
     sizes = {"anchor": model.cfg.codebook_size, "enhanced": model.cfg.enhanced_codebook_size,
              "gumbel": model.cfg.enhanced_codebook_size}
     report = label_quality_report(frames, sizes, layers, args.kmeans, args.kmeans_sample,
-                                  not args.no_probe, args.seed)
+                                  not args.no_probe, args.seed,
+                                  min(args.probe_folds, frames.utterances))
     k = model.enhanced_layer if model.builds_enhanced_targets else None
     header = (f"{args.model} ({loaded.kind}, {num_layers} layers"
               f"{f', k = {k}' if k else ''}) on {args.split}: {len(frames.phones)} frames "

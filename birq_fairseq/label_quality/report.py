@@ -7,7 +7,7 @@ import numpy as np
 from .clustering import kmeans_labels
 from .extraction import LOG_MEL, MFCC, AlignedFrames, layer_name
 from .metrics import contingency_table, label_statistics, scores_from_table
-from .probe import linear_phone_probe
+from .probe import cross_validated_phone_probe, linear_phone_probe
 
 LABEL_TITLES = {
     "anchor": "anchor (frozen RPQ on log-mel)",
@@ -42,8 +42,11 @@ def label_quality_report(
     kmeans_sample: int,
     probe: bool,
     seed: int,
+    probe_folds: int = 0,
 ) -> dict:
-    """``{"labels": {name: scores}, "probe": {features: result}}``, names as printed."""
+    """``{"labels": {name: scores}, "probe": {features: result}, "probe_cv": {features:
+    result}}``, names as printed; ``probe_cv`` (the probe cross-validated over
+    ``probe_folds`` utterance folds) is empty below 2 folds."""
     labels = {}
     for kind, codes in frames.labels.items():
         labels[LABEL_TITLES[kind]] = score_labels(frames, codes, codebook_sizes[kind], seed)
@@ -52,13 +55,16 @@ def label_quality_report(
         for k in clusters:
             codes = kmeans_labels(frames.features[source], k, kmeans_sample, seed)
             labels[f"k-means {source}, K={k}"] = score_labels(frames, codes, k, seed)
-    probes = {}
+    probes, probes_cv = {}, {}
     if probe:
         for source in [LOG_MEL] + [layer_name(layer) for layer in layers]:
-            result = linear_phone_probe(frames.features[source], frames.phones,
-                                        frames.utterance, seed)
-            probes[source] = result.as_dict()
-    return {"labels": labels, "probe": probes}
+            features = frames.features[source]
+            probes[source] = linear_phone_probe(features, frames.phones, frames.utterance,
+                                                seed).as_dict()
+            if probe_folds >= 2:
+                probes_cv[source] = cross_validated_phone_probe(
+                    features, frames.phones, frames.utterance, seed, probe_folds).as_dict()
+    return {"labels": labels, "probe": probes, "probe_cv": probes_cv}
 
 
 def format_report(report: dict) -> str:
@@ -76,4 +82,12 @@ def format_report(report: dict) -> str:
         for name, p in report["probe"].items():
             rows.append(f"{name:<40}{p['accuracy']:>10.3f}{p['majority']:>10.3f}"
                         f"{p['train_frames']:>11}{p['test_frames']:>10}")
+    if report.get("probe_cv"):
+        folds = len(next(iter(report["probe_cv"].values()))["fold_accuracies"])
+        rows.append("")
+        rows.append(f"{f'the probe over {folds} utterance folds':<40}{'accuracy':>10}"
+                    f"{'std err':>10}{'majority':>10}{'frames':>8}")
+        for name, p in report["probe_cv"].items():
+            rows.append(f"{name:<40}{p['accuracy']:>10.3f}{p['stderr']:>10.3f}"
+                        f"{p['majority']:>10.3f}{p['frames']:>8}")
     return "\n".join(rows)

@@ -209,7 +209,7 @@ def collect_decodes(args, decoders: list[str]) -> dict:
 def label_quality_summary(report: dict) -> dict:
     """The numbers the study compares, from one label_quality JSON: anchor / enhanced label
     PNMI (and their shuffled floors), each layer's k-means PNMI and probe accuracy, and the
-    best layer's probe accuracy."""
+    best layer's probe accuracy (single split, and over utterance folds where scored)."""
     labels, probe = report["labels"], report["probe"]
     layers = sorted(int(name.split()[1]) for name in probe if name.startswith("layer "))
     summary = {
@@ -218,6 +218,10 @@ def label_quality_summary(report: dict) -> dict:
         "log_mel_probe": probe["log-mel"]["accuracy"],
     }
     summary["best_probe"] = max(summary["layer_probe"])
+    if report.get("probe_cv"):  # label_quality --probe-folds: every frame scored
+        summary["layer_probe_cv"] = [report["probe_cv"][f"layer {i}"]["accuracy"]
+                                     for i in layers]
+        summary["best_probe_cv"] = max(summary["layer_probe_cv"])
     for kind, title in (("anchor", "anchor (frozen RPQ on log-mel)"),
                         ("enhanced", "enhanced, nearest code (layer k)")):
         if title in labels:
@@ -336,21 +340,29 @@ def label_quality_markdown(table: dict) -> str:
     if not table:
         return ""
     layers = len(next(iter(table.values()))["layer_pnmi"][0])
+    cv = all("best_probe_cv" in numbers for numbers in table.values())
+    per_layer_keys = ("layer_pnmi", "layer_probe", *(("layer_probe_cv",) if cv else ()))
+    titles = {"layer_pnmi": "PNMI", "layer_probe": "probe", "layer_probe_cv": "probe (folds)"}
+    summary_keys = ("best_probe", *(("best_probe_cv",) if cv else ()), "anchor_pnmi",
+                    "enhanced_pnmi")
     lines = [f"### Label quality and frozen-layer probes ({PROBE_SPLIT})", "",
-             "| system | " + " | ".join(f"layer {i} PNMI" for i in range(1, layers + 1))
-             + " | " + " | ".join(f"layer {i} probe" for i in range(1, layers + 1))
-             + " | best probe | anchor PNMI | enhanced PNMI |",
-             "|---|" + "---:|" * (2 * layers + 3)]
+             "| system | " + " | ".join(f"layer {i} {titles[key]}" for key in per_layer_keys
+                                        for i in range(1, layers + 1))
+             + " | best probe |" + (" best probe (folds) |" if cv else "")
+             + " anchor PNMI | enhanced PNMI |",
+             "|---|" + "---:|" * (len(per_layer_keys) * layers + len(summary_keys))]
     for system, numbers in table.items():
         per_layer = [_cell([seed[i] for seed in numbers[key]], 3)
-                     for key in ("layer_pnmi", "layer_probe") for i in range(layers)]
+                     for key in per_layer_keys for i in range(layers)]
         lines.append(f"| {system} | " + " | ".join(per_layer) + " | "
-                     + " | ".join(_cell(numbers.get(key, []), 3)
-                                  for key in ("best_probe", "anchor_pnmi", "enhanced_pnmi"))
+                     + " | ".join(_cell(numbers.get(key, []), 3) for key in summary_keys)
                      + " |")
     lines += ["", "Order (best first; '>': gap larger than both std added, '~': within):",
               "- best-layer probe: " + ranking({s: n["best_probe"] for s, n in table.items()},
                                                lower_is_better=False)]
+    if cv:
+        lines.append("- best-layer probe over utterance folds: " + ranking(
+            {s: n["best_probe_cv"] for s, n in table.items()}, lower_is_better=False))
     for i in range(layers):
         lines.append(f"- layer {i + 1} PNMI: " + ranking(
             {s: [seed[i] for seed in n["layer_pnmi"]] for s, n in table.items()},

@@ -45,11 +45,14 @@ def test_quality_benchmark_writes_table_results_and_plots(tiny_corpus, tmp_path)
     for numbers in quality.values():
         assert len(numbers["layer_probe"][0]) == len(numbers["layer_pnmi"][0]) > 0
         assert numbers["best_probe"] == [max(numbers["layer_probe"][0])]
+        assert len(numbers["layer_probe_cv"][0]) == len(numbers["layer_pnmi"][0])
+        assert numbers["best_probe_cv"] == [max(numbers["layer_probe_cv"][0])]
     assert "enhanced_pnmi" in quality["birq"] and "anchor_pnmi" in quality["bestrq"]
     table = (out / "table.md").read_text()
     for row in ("| birq | greedy |", "| birq | lm |", "| scratch | greedy |",
                 "| birq | valid_pnmi_enhanced |", "| bestrq | valid_pnmi_anchor |"):
         assert row in table
+    assert "best-layer probe over utterance folds:" in table
     assert "best-layer probe:" in table and "Collapse warnings per seed: bestrq 0;" in table
     # One label-quality row per system: its cells start with the layer PNMI means.
     assert len([line for line in table.splitlines() if line.startswith("| birq | 0.")]) == 1

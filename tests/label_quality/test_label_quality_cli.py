@@ -55,6 +55,14 @@ def check_report(report: dict, enhanced: bool) -> None:
         assert probe["train_frames"] > probe["test_frames"] > 0
     # A linear read-out of the log-mel input knows the phone far better than chance.
     assert report["probe"]["log-mel"]["accuracy"] > report["probe"]["log-mel"]["majority"] + 0.1
+    # The cross-validated probe predicts every aligned frame once, fold by fold.
+    assert set(report["probe_cv"]) == set(report["probe"])
+    for probe in report["probe_cv"].values():
+        assert probe["frames"] == report["frames"]
+        assert len(probe["fold_accuracies"]) == min(5, report["utterances"])
+        assert min(probe["fold_accuracies"]) <= probe["accuracy"] <= max(probe["fold_accuracies"])
+    cv = report["probe_cv"]["log-mel"]
+    assert cv["accuracy"] > cv["majority"] + 0.1
 
 
 def test_pretrained_checkpoint_report(checkpoints, tiny_corpus, tmp_path):
@@ -78,7 +86,7 @@ def test_finetuned_checkpoint_keeps_the_pretraining_labels(checkpoints, tiny_cor
     assert ft["kind"] == "fine-tuned"
     anchor = "anchor (frozen RPQ on log-mel)"
     assert ft["labels"][anchor] == pre["labels"][anchor]
-    assert ft["probe"] == {}
+    assert ft["probe"] == {} and ft["probe_cv"] == {}
 
 
 def test_random_init_from_a_config(tiny_corpus, tmp_path):
