@@ -342,15 +342,15 @@ def label_quality_markdown(table: dict) -> str:
     layers = len(next(iter(table.values()))["layer_pnmi"][0])
     cv = all("best_probe_cv" in numbers for numbers in table.values())
     per_layer_keys = ("layer_pnmi", "layer_probe", *(("layer_probe_cv",) if cv else ()))
-    titles = {"layer_pnmi": "PNMI", "layer_probe": "probe", "layer_probe_cv": "probe (folds)"}
     summary_keys = ("best_probe", *(("best_probe_cv",) if cv else ()), "anchor_pnmi",
                     "enhanced_pnmi")
+    titles = {"layer_pnmi": "PNMI", "layer_probe": "probe", "layer_probe_cv": "probe (folds)",
+              "best_probe": "best probe", "best_probe_cv": "best probe (folds)",
+              "anchor_pnmi": "anchor PNMI", "enhanced_pnmi": "enhanced PNMI"}
+    columns = [f"layer {i} {titles[key]}" for key in per_layer_keys for i in range(1, layers + 1)]
+    columns += [titles[key] for key in summary_keys]
     lines = [f"### Label quality and frozen-layer probes ({PROBE_SPLIT})", "",
-             "| system | " + " | ".join(f"layer {i} {titles[key]}" for key in per_layer_keys
-                                        for i in range(1, layers + 1))
-             + " | best probe |" + (" best probe (folds) |" if cv else "")
-             + " anchor PNMI | enhanced PNMI |",
-             "|---|" + "---:|" * (len(per_layer_keys) * layers + len(summary_keys))]
+             "| system | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
     for system, numbers in table.items():
         per_layer = [_cell([seed[i] for seed in numbers[key]], 3)
                      for key in per_layer_keys for i in range(layers)]
