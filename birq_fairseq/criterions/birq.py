@@ -111,7 +111,12 @@ class BirqCriterion(FairseqCriterion):
                 f"criterion.enhanced_weight={self.enhanced_weight} but the model was built "
                 "with model.enhanced_weight=0 (no enhanced branch); set both the same"
             )
-        if has_enhanced:
+        if has_enhanced and "enhanced_targets" not in net_output:
+            # w1's warm-up, where the model built no labels: F weighs 0, and the head's
+            # zero-weighted logits give data-parallel training a gradient for every parameter.
+            loss = loss + 0.0 * net_output["enhanced_logits"].float().sum()
+            logging_output["enhanced_weight_now"] = 0.0
+        elif has_enhanced:
             enhanced_logits = net_output["enhanced_logits"].float()
             enhanced_targets = net_output["enhanced_targets"]
             picks = net_output["enhanced_picks"]
@@ -165,6 +170,8 @@ class BirqCriterion(FairseqCriterion):
         metrics.log_scalar(
             "mask_fraction", sample_size / max(total("num_frames"), 1), round=3
         )
+        if any("enhanced_weight_now" in log for log in logging_outputs):
+            metrics.log_scalar("w1", total("enhanced_weight_now") / batches, round=4)
         if any("loss_enhanced" in log for log in logging_outputs):
             metrics.log_scalar(
                 "loss_enhanced", total("loss_enhanced") / masked, sample_size, round=3
@@ -180,7 +187,6 @@ class BirqCriterion(FairseqCriterion):
                 "enhanced_top_share", total("enhanced_top_share") / batches, round=3
             )
             metrics.log_scalar("enhanced_rank", total("enhanced_rank") / batches, round=2)
-            metrics.log_scalar("w1", total("enhanced_weight_now") / batches, round=4)
             metrics.log_scalar("enhanced_soft_ppl", total("enhanced_soft_ppl") / batches, round=1)
             metrics.log_scalar("loss_diversity", total("loss_diversity") / batches, round=4)
             metrics.log_scalar(

@@ -238,7 +238,12 @@ class BirqModel(BaseFairseqModel):
         masked_feats = self._mask_input(feats, time_mask, generator)
         k = self.enhanced_layer
         clean_hidden = None
-        shared_pass = (self.builds_enhanced_targets and not self.cfg.detach_enhanced_targets
+        # During w1's warm-up F weighs nothing, so training skips the unmasked pass (the
+        # step costs BEST-RQ's); validation still builds the labels to measure them.
+        warming_up = (self.training and self.builds_enhanced_targets
+                      and self.enhanced_weight_scale() == 0.0)
+        builds_targets = self.builds_enhanced_targets and not warming_up
+        shared_pass = (builds_targets and not self.cfg.detach_enhanced_targets
                        and self.cfg.enhanced_clean_dropout)
         if shared_pass:
             both_padding = None if enc_padding is None else torch.cat([enc_padding, enc_padding])
@@ -248,9 +253,9 @@ class BirqModel(BaseFairseqModel):
             hidden, clean_hidden = hidden.chunk(2)
         else:
             hidden = self.encoder(self._embed(masked_feats, embed_lengths), enc_padding, 0, k)
-            if self.builds_enhanced_targets and self.cfg.detach_enhanced_targets:
+            if builds_targets and self.cfg.detach_enhanced_targets:
                 clean_hidden = self._detached_clean_pass(feats, embed_lengths, enc_padding, k)
-            elif self.builds_enhanced_targets:
+            elif builds_targets:
                 clean_hidden = self._clean_pass_without_dropout(
                     feats, embed_lengths, enc_padding, k)
         if clean_hidden is not None and self.cfg.enhanced_target_grad_scale != 1.0:
@@ -269,7 +274,10 @@ class BirqModel(BaseFairseqModel):
             "anchor_targets": anchor_targets,
             "num_frames": enc_lengths.sum(),
         }
-        if self.builds_enhanced_targets:
+        if warming_up:  # the head's logits only, so that every parameter gets a gradient
+            result.update(enhanced_logits=self.enhanced_head(predicted_from),
+                          enhanced_weight_scale=0.0)
+        elif builds_targets:
             valid = torch.arange(enc_frames, device=source.device)[None, :] < enc_lengths[:, None]
             labels = self.enhanced_quantizer(clean_hidden, valid, time_mask, generator)
             result.update(

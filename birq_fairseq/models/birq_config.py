@@ -161,7 +161,9 @@ class BirqConfig(FairseqDataclass):
     enhanced_warmup_updates: int = field(
         default=0,
         metadata={"help": "train with w1 = 0 (anchor loss only) for this many updates, so that "
-                  "layer k learns something before its labels are trusted"},
+                  "layer k learns something before its labels are trusted; these steps skip "
+                  "the unmasked pass and cost a BEST-RQ step (validation still scores the "
+                  "labels)"},
     )
     enhanced_ramp_updates: int = field(
         default=0,

@@ -16,6 +16,7 @@ HEADLINE_KEYS = (
     "bestrq_speedup_vs_wav2vec2",
     "birq_step_ratio_vs_bestrq",
     "birq_detached_step_ratio_vs_bestrq",
+    "birq_warmup_step_ratio_vs_bestrq",
     "birq_peak_mem_ratio_vs_bestrq",
     "frontend_share",
     "anchor_label_share",

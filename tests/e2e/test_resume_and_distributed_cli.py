@@ -78,6 +78,9 @@ def _train_one_and_two_processes(tiny_corpus, tmp_path, updates: int):
         "dataset.max_tokens=120000", "dataset.validate_interval_updates=100",
         "model.dropout=0.0", "model.attention_dropout=0.0",
         "++task.collapse_check_interval=2",  # the guard must see through the DDP wrappers
+        # Updates 0-1 are w1's warm-up, whose steps skip the unmasked pass: the all-reduce
+        # must still find a gradient for every parameter, on both sides of the switch.
+        "++model.enhanced_warmup_updates=2",
     ]
     config = ["--config-dir", "config/pretraining", "--config-name", "birq_demo"]
     run_cli("fairseq-hydra-train", *common, f"checkpoint.save_dir={tmp_path / 'one'}",

@@ -7,7 +7,8 @@ import torch
 from birq_fairseq.criterions.birq import BirqCriterion
 from birq_fairseq.models.birq import BirqModel
 
-from .test_birq_model import K, build, grads_of_targets, padded_batch, small_config
+from .test_birq_model import (BATCH_SAMPLES, K, build, criterion_for, grads_of_targets,
+                              padded_batch, small_config)
 
 
 def target_gradient(**overrides) -> list[torch.Tensor]:
@@ -88,6 +89,48 @@ def test_during_the_warm_up_the_loss_is_the_anchor_loss_alone():
     expected = model.cfg.anchor_weight * log["loss_anchor"] + \
         model.cfg.enhanced_weight * log["loss_enhanced"]
     torch.testing.assert_close(loss.detach(), expected)
+
+
+def encoder_rows_per_call(model: BirqModel) -> list[int]:
+    """Batch rows each call of the first Conformer block receives."""
+    rows: list[int] = []
+    model.encoder.layers[0].register_forward_pre_hook(lambda _, args: rows.append(args[0].size(0)))
+    return rows
+
+
+def test_the_warm_up_skips_the_unmasked_pass_and_keeps_the_anchor_loss_and_gradient():
+    """w1 = 0 during the warm-up, so training runs the masked pass alone (the encoder sees
+    the batch once, not twice) and still gets the same anchor loss and encoder gradient as
+    the full two-pass step at w1 = 0; every parameter still gets a gradient (zero for the
+    enhanced head), as data-parallel training needs."""
+    warming = build(enhanced_warmup_updates=5).train()
+    full = build().train()  # both passes, scored by a criterion with w1 = 0
+    rows = encoder_rows_per_call(warming)
+    full_rows = encoder_rows_per_call(full)
+    criteria = (criterion_for(warming), BirqCriterion(None, 0.0, full.cfg.anchor_weight))
+    losses, grads = [], []
+    for model, criterion in zip((warming, full), criteria):
+        loss, _, log = criterion(model, {"net_input": padded_batch()})
+        loss.backward()
+        losses.append(log["loss_anchor"])
+        grads.append([p.grad for p in model.parameters()])
+        assert log["enhanced_weight_now"] == 0.0
+    assert rows == [len(BATCH_SAMPLES)] and full_rows == [2 * len(BATCH_SAMPLES)]
+    torch.testing.assert_close(losses[0], losses[1])
+    for skipped, both in zip(*grads):
+        assert skipped is not None
+        torch.testing.assert_close(skipped, both, rtol=1e-4, atol=1e-6)
+    assert all(p.grad.abs().max() == 0 for p in warming.enhanced_head.parameters())
+
+
+def test_validation_during_the_warm_up_still_builds_the_labels():
+    model = build(enhanced_warmup_updates=5).eval()
+    out = model(**padded_batch())
+    assert out["enhanced_targets"].size(0) == out["anchor_targets"].size(0) > 0
+    model.train()
+    assert "enhanced_targets" not in model(**padded_batch())
+    model.set_num_updates(5)
+    assert "enhanced_targets" in model(**padded_batch())
 
 
 @pytest.mark.parametrize(("field", "value"), [("enhanced_target_grad_scale", -0.1),
