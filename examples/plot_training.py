@@ -46,7 +46,9 @@ def parse_log(text: str) -> dict[str, list[tuple[int, float]]]:
             continue
         update = int(float(fields["num_updates"]))
         for metric in METRICS:
-            if metric in fields:
+            # "None": a meter restored from a checkpoint that got no value since (a run
+            # resumed inside w1's warm-up logs no enhanced-label statistics)
+            if fields.get(metric, "None") != "None":
                 curves.setdefault(metric, []).append((update, float(fields[metric])))
     return curves
 

@@ -12,6 +12,8 @@ epoch 001 | valid on 'valid' subset | loss 12.1 | pnmi_anchor 0.4621 | pnmi_enha
 | num_updates 10
 epoch 001:  20 / 9 loss=12.2, loss_anchor=4.88, acc_anchor=0.15, enhanced_codes_used=54.6, \
 num_updates=20
+epoch 001:  30 / 9 loss=11.9, loss_anchor=4.96, acc_anchor=0.16, enhanced_codes_used=None, \
+num_updates=30
 """
 JSON_LOG = (
     '{"epoch": 1, "update": 1.1, "loss": "14.0", "acc_anchor": "0.05", "num_updates": "10"}\n'
@@ -30,8 +32,8 @@ def load_script():
 def test_simple_and_json_logs_parse_to_the_logged_values():
     plot_training = load_script()
     simple = plot_training.parse_log(SIMPLE_LOG)
-    assert simple["loss"] == [(10, 13.5), (20, 12.2)]  # the valid line is not a training update
-    assert simple["enhanced_codes_used"] == [(10, 148.5), (20, 54.6)]
+    assert simple["loss"] == [(10, 13.5), (20, 12.2), (30, 11.9)]  # valid lines are not updates
+    assert simple["enhanced_codes_used"] == [(10, 148.5), (20, 54.6)]  # None: no value
     assert simple["valid_loss"] == [(10, 12.1)]
     assert simple["valid_pnmi_enhanced"] == [(10, 0.103)]
     parsed = plot_training.parse_log(JSON_LOG)
