@@ -8,7 +8,11 @@ alignments over training), then
 1. **label quality** of every pretrained encoder and of a random init of the same model
    (``python -m birq_fairseq.label_quality`` on a labelled test split: PNMI of the anchor and
    enhanced labels and of each layer's k-means, and a linear phone probe of each frozen
-   layer on held-out utterances, one evaluation seed for all);
+   layer on held-out utterances, one evaluation seed for all), and for each pretrained
+   encoder the **layer-k check** (``python -m birq_fairseq.label_quality.quantizer_variants``):
+   are the random-projection labels of its own layer k (a seeded quantizer of BiRQ's size for
+   BEST-RQ) more phonetic than the anchors? BiRQ's enhanced labels can only add information
+   where they are;
 2. **CTC fine-tuning** of each encoder and of a randomly initialised twin
    (``model.no_pretrained_weights=true``) on each labelled set, identically, scored by
    fairseq-generate greedy and (``--lm``) with a 3-gram LM: WER and letter error rate.
@@ -141,21 +145,45 @@ def label_quality_json(args, system: str, seed: int) -> Path:
     return args.out / "label_quality" / f"{system}_seed{seed}.json"
 
 
+def layer_k_json(args, system: str, seed: int) -> Path:
+    return args.out / "label_quality" / f"{system}_seed{seed}_layer_k.json"
+
+
+def birq_enhanced_codes(args) -> int:
+    """BiRQ's enhanced codebook size (its yaml, or a --birq-override of it), so that BEST-RQ's
+    layer-k labels are scored with a codebook of the same size (PNMI grows with codes)."""
+    from omegaconf import OmegaConf
+
+    for override in args.birq_override:
+        key, _, value = override.lstrip("+").partition("=")
+        if key == "model.enhanced_codebook_size":
+            return int(value)
+    config = OmegaConf.load(REPO / "config" / "pretraining" / f"birq_{args.config_suffix}.yaml")
+    return int(config.model.enhanced_codebook_size)
+
+
 def measure_label_quality(args, system: str, seed: int) -> None:
-    """Scores one encoder's labels and layers (a random init of birq_SUFFIX for scratch)."""
+    """Scores one encoder's labels and layers (a random init of birq_SUFFIX for scratch), and
+    a pretrained encoder's layer-k labels against its anchors."""
     target = label_quality_json(args, system, seed)
-    if target.exists():
-        return
     if system == "scratch":
         model = [str(REPO / "config" / "pretraining" / f"birq_{args.config_suffix}.yaml"),
                  "--init-seed", str(seed)]
     else:
         model = [str(encoder_dir(args, system, seed) / "checkpoint_last.pt")]
-    run_logged([
-        str(BIN / "python"), "-m", "birq_fairseq.label_quality", *model,
-        str(args.data / args.labelled[0]), PROBE_SPLIT, "--kmeans", "100",
-        "--seed", str(args.eval_seed), "--json", str(target),
-    ], args.out / "logs" / f"label_quality_{system}_seed{seed}.log")
+    data = str(args.data / args.labelled[0])
+    if not target.exists():
+        run_logged([
+            str(BIN / "python"), "-m", "birq_fairseq.label_quality", *model, data, PROBE_SPLIT,
+            "--kmeans", "100", "--seed", str(args.eval_seed), "--json", str(target),
+        ], args.out / "logs" / f"label_quality_{system}_seed{seed}.log")
+    layer_k = layer_k_json(args, system, seed)
+    if system != "scratch" and not layer_k.exists():
+        run_logged([
+            str(BIN / "python"), "-m", "birq_fairseq.label_quality.quantizer_variants", *model,
+            data, PROBE_SPLIT, "--enhanced-codes", str(birq_enhanced_codes(args)),
+            "--seed", str(args.eval_seed), "--json", str(layer_k),
+        ], args.out / "logs" / f"layer_k_{system}_seed{seed}.log")
 
 
 def finetune_and_decode(args, labelled: str, system: str, seed: int, lm: Path | None) -> None:
@@ -230,16 +258,34 @@ def label_quality_summary(report: dict) -> dict:
     return summary
 
 
+def layer_k_summary(report: dict) -> dict:
+    """From one quantizer_variants JSON: the anchors' and layer k's RPQ labels by PNMI above
+    its shuffled floor and by held-out majority-phone accuracy (the two measures that do not
+    favour a label set for using more codes)."""
+    summary = {}
+    for kind in ("anchor", "enhanced"):
+        labels = report["labels"][f"{kind}, published"]
+        summary[f"{kind}_excess"] = labels["pnmi"] - labels["pnmi_chance"]
+        summary[f"{kind}_held_out"] = labels["held_out_accuracy"]
+    return summary
+
+
 def collect_label_quality(args) -> dict:
-    """{system: {number: [value per seed]}} (lists per layer become lists of lists)."""
+    """{system: {number: [value per seed]}} (lists per layer become lists of lists); the
+    layer-k check's numbers under "layer_k"."""
     table: dict = {}
     for system in args.systems:
         for seed in args.seeds:
-            path = label_quality_json(args, system, seed)
-            if not path.exists():
-                continue
-            for key, value in label_quality_summary(json.loads(path.read_text())).items():
-                table.setdefault(system, {}).setdefault(key, []).append(value)
+            for path, summarise, into in (
+                    (label_quality_json(args, system, seed), label_quality_summary, None),
+                    (layer_k_json(args, system, seed), layer_k_summary, "layer_k")):
+                if not path.exists():
+                    continue
+                numbers = table.setdefault(system, {})
+                if into:
+                    numbers = numbers.setdefault(into, {})
+                for key, value in summarise(json.loads(path.read_text())).items():
+                    numbers.setdefault(key, []).append(value)
     return table
 
 
@@ -367,6 +413,30 @@ def label_quality_markdown(table: dict) -> str:
         lines.append(f"- layer {i + 1} PNMI: " + ranking(
             {s: [seed[i] for seed in n["layer_pnmi"]] for s, n in table.items()},
             lower_is_better=False))
+    return "\n".join(lines) + "\n" + layer_k_markdown(table)
+
+
+def layer_k_markdown(table: dict) -> str:
+    """The layer-k check: BiRQ can only teach the encoder something where the labels of its
+    layer k beat the anchors; a BEST-RQ encoder whose layer k does not is a no-go for BiRQ."""
+    checked = {system: numbers["layer_k"] for system, numbers in table.items()
+               if "layer_k" in numbers}
+    if not checked:
+        return ""
+    lines = ["", f"### Layer-k labels against the anchors ({PROBE_SPLIT}; quantizer_variants)",
+             "", "| system | anchor PNMI excess | layer-k PNMI excess | anchor held-out acc. | "
+             "layer-k held-out acc. |", "|---|---:|---:|---:|---:|"]
+    for system, numbers in checked.items():
+        lines.append(f"| {system} | " + " | ".join(
+            _cell(numbers[key], 3) for key in ("anchor_excess", "enhanced_excess",
+                                               "anchor_held_out", "enhanced_held_out")) + " |")
+    lines += ["", "Layer k against the anchors ('>': gap larger than both std added, '~': "
+              "within; excess = PNMI above its shuffled floor):"]
+    for system, numbers in checked.items():
+        for measure, key in (("PNMI excess", "excess"), ("held-out accuracy", "held_out")):
+            lines.append(f"- {system}, {measure}: " + ranking(
+                {"layer k": numbers[f"enhanced_{key}"], "anchors": numbers[f"anchor_{key}"]},
+                lower_is_better=False))
     return "\n".join(lines) + "\n"
 
 

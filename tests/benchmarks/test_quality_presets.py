@@ -3,6 +3,7 @@ pretraining configs and the fine-tuning config (hydra composes them with ``--cfg
 without training), and lands where the preset says: a wrong key would otherwise only fail
 once the preset's long runs start (the gpu preset on a lent device)."""
 
+import argparse
 import subprocess
 import sys
 
@@ -54,3 +55,15 @@ def test_gpu_preset_is_the_study_ten_times_larger():
     assert batch(gpu) * gpu["pretrain_updates"] == 10 * study_batch * study["pretrain_updates"]
     assert gpu["jobs"] == 6 and gpu["data"] == study["data"]
 
+
+
+@pytest.mark.parametrize(("overrides", "expected"), [
+    ([], None), (["++model.enhanced_codebook_size=256"], 256),
+    (["model.enhanced_codebook_size=64", "++model.enhanced_weight=0.5"], 64)])
+def test_the_layer_k_check_uses_birqs_enhanced_codebook_size(overrides, expected):
+    """BEST-RQ's layer-k labels are scored with a codebook of BiRQ's size: the yaml's, or a
+    --birq-override of it."""
+    args = argparse.Namespace(birq_override=overrides, config_suffix="demo")
+    yaml_size = OmegaConf.load(REPO_ROOT / "config" / "pretraining" / "birq_demo.yaml")
+    assert quality.birq_enhanced_codes(args) == (
+        expected or yaml_size.model.enhanced_codebook_size)

@@ -48,14 +48,27 @@ def test_quality_benchmark_writes_table_results_and_plots(tiny_corpus, tmp_path)
         assert len(numbers["layer_probe_cv"][0]) == len(numbers["layer_pnmi"][0])
         assert numbers["best_probe_cv"] == [max(numbers["layer_probe_cv"][0])]
     assert "enhanced_pnmi" in quality["birq"] and "anchor_pnmi" in quality["bestrq"]
+    # The layer-k check of each pretrained encoder, read back from quantizer_variants' JSON.
+    assert "layer_k" not in quality["scratch"]
+    for system in ("birq", "bestrq"):
+        report = json.loads((out / "label_quality" / f"{system}_seed1_layer_k.json").read_text())
+        for kind in ("anchor", "enhanced"):
+            labels = report["labels"][f"{kind}, published"]
+            assert quality[system]["layer_k"][f"{kind}_excess"] == [
+                pytest.approx(labels["pnmi"] - labels["pnmi_chance"])]
+            assert quality[system]["layer_k"][f"{kind}_held_out"] == [
+                pytest.approx(labels["held_out_accuracy"])]
     table = (out / "table.md").read_text()
     for row in ("| birq | greedy |", "| birq | lm |", "| scratch | greedy |",
                 "| birq | valid_pnmi_enhanced |", "| bestrq | valid_pnmi_anchor |"):
         assert row in table
     assert "best-layer probe over utterance folds:" in table
+    assert "### Layer-k labels against the anchors" in table
+    assert "- bestrq, PNMI excess: " in table and "- birq, held-out accuracy: " in table
     assert "best-layer probe:" in table and "Collapse warnings per seed: bestrq 0;" in table
-    # One label-quality row per system: its cells start with the layer PNMI means.
-    assert len([line for line in table.splitlines() if line.startswith("| birq | 0.")]) == 1
+    # One row per system in the label-quality table (its cells start with the layer PNMI
+    # means) and one in the layer-k table.
+    assert len([line for line in table.splitlines() if line.startswith("| birq | 0.")]) == 2
     assert (out / "plots" / "pretrain" / "loss_anchor.png").exists()
     assert (out / "plots" / "finetune" / "loss.png").exists()
     assert "| scratch |" in proc.stdout
