@@ -273,19 +273,21 @@ def layer_k_summary(report: dict) -> dict:
 def collect_label_quality(args) -> dict:
     """{system: {number: [value per seed]}} (lists per layer become lists of lists); the
     layer-k check's numbers under "layer_k"."""
+    def append(numbers: dict, summary: dict) -> None:
+        for key, value in summary.items():
+            numbers.setdefault(key, []).append(value)
+
     table: dict = {}
     for system in args.systems:
         for seed in args.seeds:
-            for path, summarise, into in (
-                    (label_quality_json(args, system, seed), label_quality_summary, None),
-                    (layer_k_json(args, system, seed), layer_k_summary, "layer_k")):
-                if not path.exists():
-                    continue
-                numbers = table.setdefault(system, {})
-                if into:
-                    numbers = numbers.setdefault(into, {})
-                for key, value in summarise(json.loads(path.read_text())).items():
-                    numbers.setdefault(key, []).append(value)
+            report = label_quality_json(args, system, seed)
+            if report.exists():
+                append(table.setdefault(system, {}),
+                       label_quality_summary(json.loads(report.read_text())))
+            layer_k = layer_k_json(args, system, seed)
+            if layer_k.exists():
+                append(table.setdefault(system, {}).setdefault("layer_k", {}),
+                       layer_k_summary(json.loads(layer_k.read_text())))
     return table
 
 
