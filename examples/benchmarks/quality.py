@@ -162,13 +162,31 @@ def birq_enhanced_codes(args) -> int:
     return int(config.model.enhanced_codebook_size)
 
 
+def scratch_config(args) -> Path:
+    """The yaml of the random init that no pretraining is scored as: ``birq_SUFFIX`` with the
+    model overrides the BiRQ pretraining gets (``--pretrain-override``, ``--birq-override``),
+    so that a preset that widens the model (gpu) scores a random init of the same size. The
+    yaml itself when nothing overrides the model."""
+    from omegaconf import OmegaConf
+
+    base = REPO / "config" / "pretraining" / f"birq_{args.config_suffix}.yaml"
+    model = [o.lstrip("+") for o in [*args.pretrain_override, *args.birq_override]
+             if o.lstrip("+").startswith("model.")]
+    if not model:
+        return base
+    config = OmegaConf.merge(OmegaConf.load(base), OmegaConf.from_dotlist(model))
+    target = args.out / "configs" / f"scratch_{args.config_suffix}.yaml"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(config, target)
+    return target
+
+
 def measure_label_quality(args, system: str, seed: int) -> None:
     """Scores one encoder's labels and layers (a random init of birq_SUFFIX for scratch), and
     a pretrained encoder's layer-k labels against its anchors."""
     target = label_quality_json(args, system, seed)
     if system == "scratch":
-        model = [str(REPO / "config" / "pretraining" / f"birq_{args.config_suffix}.yaml"),
-                 "--init-seed", str(seed)]
+        model = [str(scratch_config(args)), "--init-seed", str(seed)]
     else:
         model = [str(encoder_dir(args, system, seed) / "checkpoint_last.pt")]
     data = str(args.data / args.labelled[0])

@@ -67,3 +67,22 @@ def test_the_layer_k_check_uses_birqs_enhanced_codebook_size(overrides, expected
     yaml_size = OmegaConf.load(REPO_ROOT / "config" / "pretraining" / "birq_demo.yaml")
     assert quality.birq_enhanced_codes(args) == (
         expected or yaml_size.model.enhanced_codebook_size)
+
+
+def test_the_scratch_random_init_has_the_pretrained_models_size(tmp_path):
+    """No pretraining is scored as a random init of the model the presets pretrain: the gpu
+    preset's 6 x 192 Conformer, not the yaml's 4 x 144, and the yaml itself when nothing
+    overrides the model."""
+    from birq_fairseq.label_quality.loading import load_model
+
+    gpu = quality.PRESETS["gpu"]
+    args = argparse.Namespace(pretrain_override=gpu["pretrain_override"],
+                              birq_override=["++model.enhanced_target_grad_scale=0.03"],
+                              config_suffix="demo", out=tmp_path)
+    model = load_model(str(quality.scratch_config(args)), seed=1).model
+    assert len(model.encoder.layers) == 6 and model.cfg.encoder_embed_dim == 192
+    assert model.enhanced_layer == 4 and model.cfg.enhanced_target_grad_scale == 0.03
+    study = quality.PRESETS["study"]
+    args = argparse.Namespace(pretrain_override=study["pretrain_override"], birq_override=[],
+                              config_suffix="demo", out=tmp_path / "study")
+    assert quality.scratch_config(args) == REPO_ROOT / "config/pretraining/birq_demo.yaml"
