@@ -10,7 +10,9 @@ enhanced labels (layer k's output): the published chain (LayerNorm, projection, 
 standardisation of the projections), per-utterance per-channel standardisation of the layer
 output before it (instance norm), and whitening of the layer output (ZCA, statistics of the
 whole split; in training they would be a batch's), each with the model's own frozen
-projection and codebook (a seeded new one for an encoder without an enhanced branch). Every
+projection and codebook (a seeded new one for an encoder without an enhanced branch), and
+(``--code-dims``, ``--draws``) the published chain with new quantizers of other code widths,
+several random draws of each. Every
 row is scored as ``label_quality`` scores labels (PNMI with its shuffled floor, purities, codes
 used) and by the held-out accuracy of reading each code as its majority phone, which, unlike
 PNMI on a few thousand frames, does not favour label sets that use more codes. Per-utterance
@@ -115,6 +117,20 @@ def enhanced_variants(hidden: np.ndarray, utterance: np.ndarray,
     }
 
 
+def code_dim_variants(hidden: np.ndarray, utterance: np.ndarray, num_codes: int,
+                      dims: list[int], draws: int, seed: int, normalize_projection: bool
+                      ) -> dict[str, np.ndarray]:
+    """{name: codes} for the published chain with new quantizers of ``dims``-dimensional codes,
+    ``draws`` of each (quantizer seeds ``seed``, ``seed + 1``, ...): whether a wider projection
+    keeps more of layer k, and how much one draw of the random quantizer moves the scores."""
+    groups = utterance if normalize_projection else None
+    normalised = layer_norm(hidden.astype(np.float64))
+    return {f"enhanced, {dim}-dim codes, draw {draw + 1}": nearest_after_projection(
+                RandomProjectionQuantizer(hidden.shape[1], dim, num_codes, 1, seed + draw),
+                normalised, groups)
+            for dim in dims for draw in range(draws)}
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = tool_parser("birq_fairseq.label_quality.quantizer_variants", __doc__,
                          formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -129,6 +145,13 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="codebook size of the seeded enhanced quantizer built for an "
                         "encoder without one (default: the model's enhanced_codebook_size); "
                         "match the BiRQ model's to compare the two")
+    parser.add_argument("--code-dims", type=int, nargs="*", default=[],
+                        help="also score the published enhanced chain with new quantizers of "
+                        "codes this wide (the model's: enhanced_codebook_dim, 16), same "
+                        "codebook size")
+    parser.add_argument("--draws", type=int, default=1,
+                        help="new quantizers drawn per --code-dims value (seeds "
+                        "quantizer_seed + 2, + 3, ...): the spread of one random draw")
     parser.add_argument("--json", type=Path, help="write the scores here as JSON")
     return parser.parse_args(argv)
 
@@ -153,6 +176,11 @@ def main(argv=None) -> int:
     for name, codes in enhanced_variants(frames.features[layer_name(k)], frames.utterance,
                                          quantizer, cfg.enhanced_projection_norm).items():
         rows[name] = (codes, quantizer.num_codes)
+    for name, codes in code_dim_variants(frames.features[layer_name(k)], frames.utterance,
+                                         quantizer.num_codes, args.code_dims, args.draws,
+                                         cfg.quantizer_seed + 2,
+                                         cfg.enhanced_projection_norm).items():
+        rows[name] = (codes, quantizer.num_codes)
     agreement = {"anchor": float(np.mean(rows["anchor, published"][0] ==
                                          frames.labels["anchor"]))}
     if "enhanced" in frames.labels:
@@ -165,10 +193,10 @@ def main(argv=None) -> int:
     print(f"{args.model} ({loaded.kind}, k = {k}) on {args.split}: {len(frames.phones)} frames, "
           f"{len(frames.inventory)} phones; published rows agree with the model's labels on "
           + ", ".join(f"{kind} {share:.3f}" for kind, share in agreement.items()))
-    print(f"{'labels':<40}{'codes':>6}{'used':>6}{'top':>7}{'PNMI':>8}{'chance':>8}"
+    print(f"{'labels':<44}{'codes':>6}{'used':>6}{'top':>7}{'PNMI':>8}{'chance':>8}"
           f"{'excess':>8}{'held-out acc.':>14}")
     for name, s in scores.items():
-        print(f"{name:<40}{s['codes']:>6}{s['codes_used']:>6}{s['top_share']:>7.3f}"
+        print(f"{name:<44}{s['codes']:>6}{s['codes_used']:>6}{s['top_share']:>7.3f}"
               f"{s['pnmi']:>8.3f}{s['pnmi_chance']:>8.3f}{s['pnmi'] - s['pnmi_chance']:>8.3f}"
               f"{s['held_out_accuracy']:>14.3f}")
     if args.json:

@@ -7,6 +7,7 @@ import torch
 
 from birq_fairseq.label_quality.quantizer_variants import (
     anchor_variants,
+    code_dim_variants,
     enhanced_variants,
     per_group_standardise,
     zca_whiten,
@@ -78,3 +79,20 @@ def test_held_out_code_accuracy_reads_codes_as_their_training_majority():
     majority = np.bincount(phones[~test]).argmax()
     expected = (phones[test] == majority).mean()
     assert held_out_code_accuracy(unique, phones, utterance, seed=1) == expected
+
+
+def test_code_dim_draws_are_new_quantizers_of_the_published_chain():
+    """The first draw of a width, seeded as the training quantizer, labels as it does; the
+    next draw is another quantizer, and a wider one another again."""
+    torch.manual_seed(1)
+    hidden = torch.randn(1, 80, 24, dtype=torch.float64) * 2 + torch.randn(24)
+    valid = torch.ones(1, 80, dtype=torch.bool)
+    module = EnhancedTargetQuantizer(24, 8, 64, logit_scale=50.0, tau=0.5, hard=True, seed=7,
+                                     normalize_projection=True)
+    reference = module(hidden, valid, valid).nearest.numpy()
+    ours = code_dim_variants(hidden[0].numpy(), np.zeros(80, dtype=int), 64, [8, 32], 2,
+                             seed=7, normalize_projection=True)
+    assert list(ours) == [f"enhanced, {d}-dim codes, draw {i}" for d in (8, 32) for i in (1, 2)]
+    np.testing.assert_array_equal(ours["enhanced, 8-dim codes, draw 1"], reference)
+    for other in ("enhanced, 8-dim codes, draw 2", "enhanced, 32-dim codes, draw 1"):
+        assert (ours[other] != reference).mean() > 0.5
