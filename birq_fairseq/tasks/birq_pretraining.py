@@ -46,6 +46,12 @@ class BirqPretrainingConfig(AudioPretrainingConfig):
     collapse_min_perplexity: float = field(
         default=2.0, metadata={"help": "warn when a batch's label perplexity is below this"}
     )
+    collapse_max_enhanced_top_share: float = field(
+        default=0.3,
+        metadata={"help": "warn when one code holds more than this share of a batch's "
+                  "enhanced labels (healthy study runs: 0.02-0.2; a collapsing one passes 0.3 "
+                  "while still using 13+ codes per batch)"},
+    )
     collapse_stop: bool = field(
         default=False, metadata={"help": "stop training (with an error) instead of warning"}
     )
@@ -80,6 +86,7 @@ class BirqPretrainingTask(AudioPretrainingTask):
             cfg.collapse_min_code_fraction,
             cfg.collapse_min_perplexity,
             cfg.collapse_stop,
+            cfg.collapse_max_enhanced_top_share,
         )
         self.codebook_sizes: dict[str, int] = {}
 

@@ -21,11 +21,12 @@ class CodebookCollapseError(RuntimeError):
 
 class CollapseGuard:
     def __init__(self, interval: int, min_code_fraction: float, min_perplexity: float,
-                 stop: bool):
+                 stop: bool, max_enhanced_top_share: float = 1.0):
         self.interval = interval
         self.min_code_fraction = min_code_fraction
         self.min_perplexity = min_perplexity
         self.stop = stop
+        self.max_enhanced_top_share = max_enhanced_top_share
 
     def due(self, update_num: int) -> bool:
         return self.interval > 0 and update_num % self.interval == 0
@@ -50,6 +51,18 @@ class CollapseGuard:
                 found.append(
                     f"{name} label perplexity {perplexity:.2f} is below "
                     f"task.collapse_min_perplexity={self.min_perplexity}"
+                )
+            # The two floors above scale with the masked frames of one batch, which a small
+            # batch keeps low (~250 frames on the study's 30 s batches: 13 codes pass). The
+            # enhanced labels' top share does not; the anchors' is the input's share of
+            # silence, which no training changes, so it is not checked.
+            top_share = logging_output.get(f"{name}_top_share")
+            if (name == "enhanced" and masked and top_share is not None
+                    and utils.item(top_share) > self.max_enhanced_top_share):
+                found.append(
+                    f"{name} labels put {utils.item(top_share):.2f} of the masked frames on "
+                    f"one code (above task.collapse_max_enhanced_top_share="
+                    f"{self.max_enhanced_top_share})"
                 )
         return found
 

@@ -35,6 +35,34 @@ def test_guard_passes_varied_labels():
     assert guard.findings(_logging_output(varied, 200), SIZES) == []
 
 
+def _top_heavy(share: float, masked: int = 250) -> torch.Tensor:
+    """``share`` of the frames on code 0, the rest on distinct codes (many codes used)."""
+    heavy = int(share * masked)
+    return torch.cat([torch.zeros(heavy, dtype=torch.long), torch.arange(1, masked - heavy + 1)])
+
+
+def _enhanced_logging_output(codes: torch.Tensor) -> dict:
+    from birq_fairseq.criterions.birq import code_usage
+
+    varied = torch.randint(0, 1024, (len(codes),), generator=torch.Generator().manual_seed(1))
+    output = _logging_output(varied, len(codes))
+    usage = code_usage(codes.view(-1, 1), 1024)
+    output.update(enhanced_codes_used=usage.used, enhanced_ppl=usage.perplexity,
+                  enhanced_top_share=usage.top_share, anchor_top_share=usage.top_share)
+    return output
+
+
+def test_guard_flags_enhanced_labels_piling_onto_one_code_with_many_codes_used():
+    """The study's collapsing 6 x 192 run: 13+ codes per batch pass the code floor, but one code
+    holds over a third of the frames. Only the enhanced labels are checked for it: a frozen
+    anchor quantizer's top share is the input's silence."""
+    guard = CollapseGuard(interval=1, min_code_fraction=0.05, min_perplexity=2.0, stop=False,
+                          max_enhanced_top_share=0.3)
+    findings = guard.findings(_enhanced_logging_output(_top_heavy(0.4)), SIZES)
+    assert len(findings) == 1 and "enhanced labels put 0.40 of the masked frames" in findings[0]
+    assert guard.findings(_enhanced_logging_output(_top_heavy(0.2)), SIZES) == []
+
+
 def test_guard_stops_when_asked():
     guard = CollapseGuard(interval=1, min_code_fraction=0.05, min_perplexity=2.0, stop=True)
     with pytest.raises(CodebookCollapseError, match="update 7"):
