@@ -36,8 +36,9 @@ def test_pretraining_overrides_compose(preset, system):
     assert "validate_interval_updates: 250" in config
     if preset == "gpu":
         for line in ("encoder_layers: 6", "encoder_embed_dim: 192", "enhanced_layer: 4",
-                     "max_tokens: 3840000", "warmup_updates: 75"):
+                     "max_tokens: 3840000", "warmup_updates: 375"):
             assert f"  {line}\n" in config
+        assert "  lr:\n  - 0.0003\n" in config
 
 
 @pytest.mark.parametrize("preset", ["study", "gpu"])
