@@ -37,13 +37,19 @@ def test_whitening_gives_identity_covariance():
     np.testing.assert_allclose(np.cov(white, rowvar=False), np.eye(5), atol=1e-6)
 
 
+def _training_labels(frames: int, dim: int, seed: int):
+    """One utterance of layer output, the training path's enhanced quantizer (8-dim codes, 64
+    of them) and the nearest codes it labels the frames with."""
+    torch.manual_seed(seed)
+    hidden = torch.randn(1, frames, dim, dtype=torch.float64) * 3 + torch.randn(dim)
+    valid = torch.ones(1, frames, dtype=torch.bool)
+    module = EnhancedTargetQuantizer(dim, 8, 64, logit_scale=50.0, tau=0.5, hard=True,
+                                     seed=seed, normalize_projection=True)
+    return hidden, module, module(hidden, valid, valid).nearest.numpy()
+
+
 def test_published_enhanced_variant_is_the_training_quantizer():
-    torch.manual_seed(0)
-    hidden = torch.randn(1, 60, 32, dtype=torch.float64) * 3 + torch.randn(32)
-    valid = torch.ones(1, 60, dtype=torch.bool)
-    module = EnhancedTargetQuantizer(32, 8, 64, logit_scale=50.0, tau=0.5, hard=True, seed=3,
-                                     normalize_projection=True)
-    reference = module(hidden, valid, valid).nearest.numpy()
+    hidden, module, reference = _training_labels(60, 32, seed=3)
     ours = enhanced_variants(hidden[0].numpy(), np.zeros(60, dtype=int), module.quantizer,
                              normalize_projection=True)
     np.testing.assert_array_equal(ours["enhanced, published"], reference)
@@ -84,12 +90,7 @@ def test_held_out_code_accuracy_reads_codes_as_their_training_majority():
 def test_code_dim_draws_are_new_quantizers_of_the_published_chain():
     """The first draw of a width, seeded as the training quantizer, labels as it does; the
     next draw is another quantizer, and a wider one another again."""
-    torch.manual_seed(1)
-    hidden = torch.randn(1, 80, 24, dtype=torch.float64) * 2 + torch.randn(24)
-    valid = torch.ones(1, 80, dtype=torch.bool)
-    module = EnhancedTargetQuantizer(24, 8, 64, logit_scale=50.0, tau=0.5, hard=True, seed=7,
-                                     normalize_projection=True)
-    reference = module(hidden, valid, valid).nearest.numpy()
+    hidden, _, reference = _training_labels(80, 24, seed=7)
     ours = code_dim_variants(hidden[0].numpy(), np.zeros(80, dtype=int), 64, [8, 32], 2,
                              seed=7, normalize_projection=True)
     assert list(ours) == [f"enhanced, {d}-dim codes, draw {i}" for d in (8, 32) for i in (1, 2)]
