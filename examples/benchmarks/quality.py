@@ -360,16 +360,25 @@ def mean_std(values: list[float]) -> tuple[float, float]:
 
 def ranking(by_system: dict[str, list[float]], lower_is_better: bool = True) -> str:
     """The systems ordered by mean, best first, with '<' (or '>') where the gap between
-    neighbours exceeds both their sample std added and '~' where it does not."""
+    neighbours exceeds both their sample std added and '~' where it does not; then, in
+    brackets, the pairs further apart whose gap exceeds it although the chain shows '~'
+    between them (a ~ b ~ c can hide a < c)."""
     stats = sorted(((mean_std(v), s) for s, v in by_system.items() if None not in v),
                    key=lambda item: item[0][0], reverse=not lower_is_better)
     if not stats:
         return "-"
+    sign = f" {'<' if lower_is_better else '>'} "
+
+    def clear(a, b) -> bool:
+        return abs(a[0][0] - b[0][0]) > a[0][1] + b[0][1]
+
     text = stats[0][1]
-    for (previous, _), ((mean, std), system) in zip(stats, stats[1:]):
-        clear = abs(mean - previous[0]) > previous[1] + std
-        text += (f" {'<' if lower_is_better else '>'} " if clear else " ~ ") + system
-    return text
+    for previous, current in zip(stats, stats[1:]):
+        text += (sign if clear(previous, current) else " ~ ") + current[1]
+    hidden = [f"{a[1]}{sign}{b[1]}" for i, a in enumerate(stats) for j, b in enumerate(stats)
+              if j > i + 1 and clear(a, b)
+              and not any(clear(x, y) for x, y in zip(stats[i:j], stats[i + 1:j + 1]))]
+    return text + (f" ({', '.join(hidden)})" if hidden else "")
 
 
 def _cell(values: list[float | None], digits: int) -> str:

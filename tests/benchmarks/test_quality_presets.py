@@ -87,3 +87,15 @@ def test_the_scratch_random_init_has_the_pretrained_models_size(tmp_path):
     args = argparse.Namespace(pretrain_override=study["pretrain_override"], birq_override=[],
                               config_suffix="demo", out=tmp_path / "study")
     assert quality.scratch_config(args) == REPO_ROOT / "config/pretraining/birq_demo.yaml"
+
+
+def test_ranking_names_the_clear_gaps_that_the_chain_hides():
+    """Neighbours within their spread can hide a clear gap between the ends of the chain; a
+    '<' already in the chain between two systems says it, so it is not repeated."""
+    hidden = {"scratch": [54.2, 54.0, 55.3], "birq": [54.8, 52.1, 51.7],
+              "bestrq": [53.5, 52.7, 51.6]}  # the 10-minute real-speech LERs of docs/study.md
+    assert quality.ranking(hidden) == "bestrq ~ birq ~ scratch (bestrq < scratch)"
+    shown = {"a": [1.0, 1.1, 0.9], "b": [2.0, 2.1, 1.9], "c": [3.0, 3.1, 2.9]}
+    assert quality.ranking(shown) == "a < b < c"
+    assert quality.ranking(shown, lower_is_better=False) == "c > b > a"
+    assert quality.ranking({"a": [1.0, 2.0], "b": [1.5, 2.5]}) == "a ~ b"
