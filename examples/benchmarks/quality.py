@@ -153,32 +153,32 @@ def layer_k_json(args, system: str, seed: int) -> Path:
     return args.out / "label_quality" / f"{system}_seed{seed}_layer_k.json"
 
 
-def birq_enhanced_codes(args) -> int:
-    """BiRQ's enhanced codebook size (its yaml, or a --birq-override of it), so that BEST-RQ's
-    layer-k labels are scored with a codebook of the same size (PNMI grows with codes)."""
+def birq_config(args):
+    """``birq_SUFFIX.yaml`` with the model overrides the BiRQ pretraining gets
+    (``--pretrain-override``, then ``--birq-override``), and whether there were any."""
     from omegaconf import OmegaConf
 
-    for override in args.birq_override:
-        key, _, value = override.lstrip("+").partition("=")
-        if key == "model.enhanced_codebook_size":
-            return int(value)
-    config = OmegaConf.load(REPO / "config" / "pretraining" / f"birq_{args.config_suffix}.yaml")
-    return int(config.model.enhanced_codebook_size)
+    model = [o.lstrip("+") for o in [*args.pretrain_override, *args.birq_override]
+             if o.lstrip("+").startswith("model.")]
+    base = OmegaConf.load(REPO / "config" / "pretraining" / f"birq_{args.config_suffix}.yaml")
+    return OmegaConf.merge(base, OmegaConf.from_dotlist(model)), bool(model)
+
+
+def birq_enhanced_codes(args) -> int:
+    """BiRQ's enhanced codebook size, so that BEST-RQ's layer-k labels are scored with a
+    codebook of the same size (PNMI grows with codes)."""
+    return int(birq_config(args)[0].model.enhanced_codebook_size)
 
 
 def scratch_config(args) -> Path:
-    """The yaml of the random init that no pretraining is scored as: ``birq_SUFFIX`` with the
-    model overrides the BiRQ pretraining gets (``--pretrain-override``, ``--birq-override``),
-    so that a preset that widens the model (gpu) scores a random init of the same size. The
-    yaml itself when nothing overrides the model."""
+    """The yaml of the random init that no pretraining is scored as: BiRQ's model as its
+    pretraining is configured (``birq_config``), so that a preset that widens the model (gpu)
+    scores a random init of the same size. The yaml itself when nothing overrides the model."""
     from omegaconf import OmegaConf
 
-    base = REPO / "config" / "pretraining" / f"birq_{args.config_suffix}.yaml"
-    model = [o.lstrip("+") for o in [*args.pretrain_override, *args.birq_override]
-             if o.lstrip("+").startswith("model.")]
-    if not model:
-        return base
-    config = OmegaConf.merge(OmegaConf.load(base), OmegaConf.from_dotlist(model))
+    config, overridden = birq_config(args)
+    if not overridden:
+        return REPO / "config" / "pretraining" / f"birq_{args.config_suffix}.yaml"
     target = args.out / "configs" / f"scratch_{args.config_suffix}.yaml"
     target.parent.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(config, target)
@@ -372,12 +372,12 @@ def ranking(by_system: dict[str, list[float]], lower_is_better: bool = True) -> 
     def clear(a, b) -> bool:
         return abs(a[0][0] - b[0][0]) > a[0][1] + b[0][1]
 
-    text = stats[0][1]
-    for previous, current in zip(stats, stats[1:]):
-        text += (sign if clear(previous, current) else " ~ ") + current[1]
-    hidden = [f"{a[1]}{sign}{b[1]}" for i, a in enumerate(stats) for j, b in enumerate(stats)
-              if j > i + 1 and clear(a, b)
-              and not any(clear(x, y) for x, y in zip(stats[i:j], stats[i + 1:j + 1]))]
+    steps = [clear(a, b) for a, b in zip(stats, stats[1:])]
+    text = stats[0][1] + "".join((sign if step else " ~ ") + system
+                                 for step, (_, system) in zip(steps, stats[1:]))
+    hidden = [f"{stats[i][1]}{sign}{stats[j][1]}" for i in range(len(stats))
+              for j in range(i + 2, len(stats))
+              if not any(steps[i:j]) and clear(stats[i], stats[j])]
     return text + (f" ({', '.join(hidden)})" if hidden else "")
 
 

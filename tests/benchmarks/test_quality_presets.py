@@ -64,7 +64,8 @@ def test_gpu_preset_is_the_study_ten_times_larger():
 def test_the_layer_k_check_uses_birqs_enhanced_codebook_size(overrides, expected):
     """BEST-RQ's layer-k labels are scored with a codebook of BiRQ's size: the yaml's, or a
     --birq-override of it."""
-    args = argparse.Namespace(birq_override=overrides, config_suffix="demo")
+    args = argparse.Namespace(pretrain_override=[], birq_override=overrides,
+                              config_suffix="demo")
     yaml_size = OmegaConf.load(REPO_ROOT / "config" / "pretraining" / "birq_demo.yaml")
     assert quality.birq_enhanced_codes(args) == (
         expected or yaml_size.model.enhanced_codebook_size)
