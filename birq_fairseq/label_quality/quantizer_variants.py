@@ -12,7 +12,9 @@ output before it (instance norm), and whitening of the layer output (ZCA, statis
 whole split; in training they would be a batch's), each with the model's own frozen
 projection and codebook (a seeded new one for an encoder without an enhanced branch), and
 (``--code-dims``, ``--draws``) the published chain with new quantizers of other code widths,
-several random draws of each. Every
+several random draws of each, and (``--input-beside W ...``) the published chain on layer k with
+the stacked log-mel input beside it (both blocks scaled to unit mean square, layer k then
+weighted by W), which keeps the anchors' spectral detail and adds layer k's context. Every
 row is scored as ``label_quality`` scores labels (PNMI with its shuffled floor, purities, codes
 used) and by the held-out accuracy of reading each code as its majority phone, which, unlike
 PNMI on a few thousand frames, does not favour label sets that use more codes. Per-utterance
@@ -131,6 +133,29 @@ def code_dim_variants(hidden: np.ndarray, utterance: np.ndarray, num_codes: int,
             for dim in dims for draw in range(draws)}
 
 
+def unit_mean_square(x: np.ndarray) -> np.ndarray:
+    """``x`` scaled so that its rows' mean squared norm is 1: blocks of different widths and
+    scales then weigh the same in a random projection of their concatenation."""
+    return x / np.sqrt(np.mean(np.sum(x ** 2, axis=1)))
+
+
+def input_beside_variants(hidden: np.ndarray, stacked: np.ndarray, utterance: np.ndarray,
+                          num_codes: int, code_dim: int, weights: list[float], draws: int,
+                          seed: int, normalize_projection: bool) -> dict[str, np.ndarray]:
+    """{name: codes} for new quantizers on [stacked input, weight x LayerNorm(layer k)]: whether
+    labels that see both the spectrum and layer k's context carry more phone information than
+    either alone. Quantizer seeds ``seed``, ``seed + 1``, ... per draw, shared by the weights."""
+    groups = utterance if normalize_projection else None
+    spectrum = unit_mean_square(stacked.astype(np.float64))
+    context = unit_mean_square(layer_norm(hidden.astype(np.float64)))
+    width = spectrum.shape[1] + context.shape[1]
+    return {f"enhanced, input beside (weight {weight:g}), draw {draw + 1}":
+            nearest_after_projection(
+                RandomProjectionQuantizer(width, code_dim, num_codes, 1, seed + draw),
+                np.concatenate([spectrum, weight * context], axis=1), groups)
+            for weight in weights for draw in range(draws)}
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = tool_parser("birq_fairseq.label_quality.quantizer_variants", __doc__,
                          formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -152,6 +177,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--draws", type=int, default=1,
                         help="new quantizers drawn per --code-dims value (seeds "
                         "quantizer_seed + 2, + 3, ...): the spread of one random draw")
+    parser.add_argument("--input-beside", type=float, nargs="*", default=[],
+                        help="also score new quantizers on the stacked log-mel input and "
+                        "layer k side by side, layer k weighted by each of these (1: both "
+                        "blocks weigh the same); --draws quantizers each")
     parser.add_argument("--json", type=Path, help="write the scores here as JSON")
     return parser.parse_args(argv)
 
@@ -180,6 +209,13 @@ def main(argv=None) -> int:
                                          quantizer.num_codes, args.code_dims, args.draws,
                                          cfg.quantizer_seed + 2,
                                          cfg.enhanced_projection_norm).items():
+        rows[name] = (codes, quantizer.num_codes)
+    for name, codes in input_beside_variants(frames.features[layer_name(k)],
+                                             frames.features[LOG_MEL], frames.utterance,
+                                             quantizer.num_codes, cfg.enhanced_codebook_dim,
+                                             args.input_beside, args.draws,
+                                             cfg.quantizer_seed + 2,
+                                             cfg.enhanced_projection_norm).items():
         rows[name] = (codes, quantizer.num_codes)
     agreement = {"anchor": float(np.mean(rows["anchor, published"][0] ==
                                          frames.labels["anchor"]))}

@@ -9,6 +9,7 @@ from birq_fairseq.label_quality.quantizer_variants import (
     anchor_variants,
     code_dim_variants,
     enhanced_variants,
+    input_beside_variants,
     per_group_standardise,
     zca_whiten,
 )
@@ -97,3 +98,18 @@ def test_code_dim_draws_are_new_quantizers_of_the_published_chain():
     np.testing.assert_array_equal(ours["enhanced, 8-dim codes, draw 1"], reference)
     for other in ("enhanced, 8-dim codes, draw 2", "enhanced, 32-dim codes, draw 1"):
         assert (ours[other] != reference).mean() > 0.5
+
+
+def test_input_beside_weighs_blocks_by_their_size_not_their_scale():
+    """Scaling either block leaves the labels as they are (each is brought to unit mean
+    square); at weight 0 layer k is ignored, at weight 1 it changes the labels."""
+    rng = np.random.default_rng(3)
+    hidden, stacked = rng.normal(size=(200, 24)), rng.normal(size=(200, 40))
+    utterance = np.repeat(np.arange(4), 50)
+    label = lambda h, s, w: input_beside_variants(h, s, utterance, 64, 8, [w], 1, seed=5,
+                                                   normalize_projection=True)[
+        f"enhanced, input beside (weight {w:g}), draw 1"]
+    np.testing.assert_array_equal(label(hidden, stacked, 1), label(hidden * 7, stacked * 0.1, 1))
+    shuffled = hidden[rng.permutation(len(hidden))]
+    np.testing.assert_array_equal(label(hidden, stacked, 0), label(shuffled, stacked, 0))
+    assert (label(hidden, stacked, 1) != label(shuffled, stacked, 1)).mean() > 0.3
