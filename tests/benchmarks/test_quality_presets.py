@@ -45,6 +45,8 @@ def test_pretraining_overrides_compose(preset, system):
 def test_finetuning_overrides_compose(preset):
     config = composed(quality.PRESETS[preset]["finetune_override"], "config/finetuning", "demo")
     assert "best_checkpoint_metric: uer" in config
+    assert "  lr:\n  - 0.002\n" in config
+    assert "  phase_ratio:\n  - 0.3\n  - 0.2\n  - 0.5\n" in config
 
 
 def test_gpu_preset_is_the_study_ten_times_larger():
