@@ -51,6 +51,7 @@ sys.path.insert(0, str(REPO / "examples"))
 from job_pipeline import Job, run_jobs  # noqa: E402
 from plot_training import parse_log, plot  # noqa: E402
 
+from birq_fairseq.alignment.phone_alignments import ALIGNMENT_SUFFIX  # noqa: E402
 from birq_fairseq.results_table import scored_ler, scored_wer  # noqa: E402
 
 logging.getLogger("matplotlib").setLevel(logging.WARNING)  # fairseq's import logs at DEBUG
@@ -155,8 +156,18 @@ def label_quality_json(args, system: str, seed: int) -> Path:
     return args.out / "label_quality" / f"{system}_seed{seed}.json"
 
 
-def layer_k_json(args, system: str, seed: int) -> Path:
-    return args.out / "label_quality" / f"{system}_seed{seed}_layer_k.json"
+def layer_k_json(args, system: str, seed: int, split: str) -> Path:
+    return args.out / "label_quality" / f"{system}_seed{seed}_layer_k_{split}.json"
+
+
+def layer_k_splits(args) -> list[str]:
+    """The splits the layer-k check runs on: the probe's, then every other evaluated split
+    with phone alignments. The study's test_synth (27.6k frames with espeak-ng's own phones)
+    separates label sets that test_real's 5.2k PocketSphinx-aligned frames cannot."""
+    labelled = args.data / args.labelled[0]
+    others = [split for split in args.splits if split != PROBE_SPLIT
+              and (labelled / f"{split}{ALIGNMENT_SUFFIX}").exists()]
+    return [PROBE_SPLIT, *others]
 
 
 def birq_config(args):
@@ -205,13 +216,14 @@ def measure_label_quality(args, system: str, seed: int) -> None:
             str(BIN / "python"), "-m", "birq_fairseq.label_quality", *model, data, PROBE_SPLIT,
             "--kmeans", "100", "--seed", str(args.eval_seed), "--json", str(target),
         ], args.out / "logs" / f"label_quality_{system}_seed{seed}.log")
-    layer_k = layer_k_json(args, system, seed)
-    if system != "scratch" and not layer_k.exists():
-        run_logged([
-            str(BIN / "python"), "-m", "birq_fairseq.label_quality.quantizer_variants", *model,
-            data, PROBE_SPLIT, "--enhanced-codes", str(birq_enhanced_codes(args)),
-            "--seed", str(args.eval_seed), "--json", str(layer_k),
-        ], args.out / "logs" / f"layer_k_{system}_seed{seed}.log")
+    for split in layer_k_splits(args) if system != "scratch" else []:
+        layer_k = layer_k_json(args, system, seed, split)
+        if not layer_k.exists():
+            run_logged([
+                str(BIN / "python"), "-m", "birq_fairseq.label_quality.quantizer_variants",
+                *model, data, split, "--enhanced-codes", str(birq_enhanced_codes(args)),
+                "--seed", str(args.eval_seed), "--json", str(layer_k),
+            ], args.out / "logs" / f"layer_k_{system}_seed{seed}_{split}.log")
 
 
 def finetune_and_decode(args, labelled: str, system: str, seed: int, lm: Path | None) -> None:
@@ -300,7 +312,7 @@ def layer_k_summary(report: dict) -> dict:
 
 def collect_label_quality(args) -> dict:
     """{system: {number: [value per seed]}} (lists per layer become lists of lists); the
-    layer-k check's numbers under "layer_k"."""
+    layer-k check's numbers under "layer_k", per split."""
     def append(numbers: dict, summary: dict) -> None:
         for key, value in summary.items():
             numbers.setdefault(key, []).append(value)
@@ -312,10 +324,12 @@ def collect_label_quality(args) -> dict:
             if report.exists():
                 append(table.setdefault(system, {}),
                        label_quality_summary(json.loads(report.read_text())))
-            layer_k = layer_k_json(args, system, seed)
-            if layer_k.exists():
-                append(table.setdefault(system, {}).setdefault("layer_k", {}),
-                       layer_k_summary(json.loads(layer_k.read_text())))
+            for split in layer_k_splits(args):
+                layer_k = layer_k_json(args, system, seed, split)
+                if layer_k.exists():
+                    append(table.setdefault(system, {}).setdefault("layer_k", {})
+                           .setdefault(split, {}),
+                           layer_k_summary(json.loads(layer_k.read_text())))
     return table
 
 
@@ -452,17 +466,20 @@ def label_quality_markdown(table: dict) -> str:
         lines.append(f"- layer {i + 1} PNMI: " + ranking(
             {s: [seed[i] for seed in n["layer_pnmi"]] for s, n in table.items()},
             lower_is_better=False))
-    return "\n".join(lines) + "\n" + layer_k_markdown(table)
+    splits = dict.fromkeys(split for numbers in table.values()
+                           for split in numbers.get("layer_k", {}))
+    return "\n".join(lines) + "\n" + "".join(layer_k_markdown(table, split) for split in splits)
 
 
-def layer_k_markdown(table: dict) -> str:
-    """The layer-k check: BiRQ can only teach the encoder something where the labels of its
-    layer k beat the anchors; a BEST-RQ encoder whose layer k does not is a no-go for BiRQ."""
-    checked = {system: numbers["layer_k"] for system, numbers in table.items()
-               if "layer_k" in numbers}
+def layer_k_markdown(table: dict, split: str) -> str:
+    """The layer-k check on one split: BiRQ can only teach the encoder something where the
+    labels of its layer k beat the anchors; a BEST-RQ encoder whose layer k does not is a
+    no-go for BiRQ."""
+    checked = {system: numbers["layer_k"][split] for system, numbers in table.items()
+               if split in numbers.get("layer_k", {})}
     if not checked:
         return ""
-    lines = ["", f"### Layer-k labels against the anchors ({PROBE_SPLIT}; quantizer_variants)",
+    lines = ["", f"### Layer-k labels against the anchors ({split}; quantizer_variants)",
              "", "| system | anchor PNMI excess | layer-k PNMI excess | anchor held-out acc. | "
              "layer-k held-out acc. |", "|---|---:|---:|---:|---:|"]
     for system, numbers in checked.items():

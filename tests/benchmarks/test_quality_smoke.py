@@ -48,27 +48,33 @@ def test_quality_benchmark_writes_table_results_and_plots(tiny_corpus, tmp_path)
         assert len(numbers["layer_probe_cv"][0]) == len(numbers["layer_pnmi"][0])
         assert numbers["best_probe_cv"] == [max(numbers["layer_probe_cv"][0])]
     assert "enhanced_pnmi" in quality["birq"] and "anchor_pnmi" in quality["bestrq"]
-    # The layer-k check of each pretrained encoder, read back from quantizer_variants' JSON.
+    # The layer-k check of each pretrained encoder on both aligned splits, read back from
+    # quantizer_variants' JSON.
     assert "layer_k" not in quality["scratch"]
     for system in ("birq", "bestrq"):
-        report = json.loads((out / "label_quality" / f"{system}_seed1_layer_k.json").read_text())
-        for kind in ("anchor", "enhanced"):
-            labels = report["labels"][f"{kind}, published"]
-            assert quality[system]["layer_k"][f"{kind}_excess"] == [
-                pytest.approx(labels["pnmi"] - labels["pnmi_chance"])]
-            assert quality[system]["layer_k"][f"{kind}_held_out"] == [
-                pytest.approx(labels["held_out_accuracy"])]
+        assert list(quality[system]["layer_k"]) == ["test_real", "test"]
+        for split in ("test_real", "test"):
+            report = json.loads(
+                (out / "label_quality" / f"{system}_seed1_layer_k_{split}.json").read_text())
+            assert report["split"] == split
+            for kind in ("anchor", "enhanced"):
+                labels = report["labels"][f"{kind}, published"]
+                assert quality[system]["layer_k"][split][f"{kind}_excess"] == [
+                    pytest.approx(labels["pnmi"] - labels["pnmi_chance"])]
+                assert quality[system]["layer_k"][split][f"{kind}_held_out"] == [
+                    pytest.approx(labels["held_out_accuracy"])]
     table = (out / "table.md").read_text()
     for row in ("| birq | greedy |", "| birq | lm |", "| scratch | greedy |",
                 "| birq | valid_pnmi_enhanced |", "| bestrq | valid_pnmi_anchor |"):
         assert row in table
     assert "best-layer probe over utterance folds:" in table
-    assert "### Layer-k labels against the anchors" in table
+    for split in ("test_real", "test"):
+        assert f"### Layer-k labels against the anchors ({split}; quantizer_variants)" in table
     assert "- bestrq, PNMI excess: " in table and "- birq, held-out accuracy: " in table
     assert "best-layer probe:" in table and "Collapse warnings per seed: bestrq 0;" in table
     # One row per system in the label-quality table (its cells start with the layer PNMI
-    # means) and one in the layer-k table.
-    assert len([line for line in table.splitlines() if line.startswith("| birq | 0.")]) == 2
+    # means) and one in each split's layer-k table.
+    assert len([line for line in table.splitlines() if line.startswith("| birq | 0.")]) == 3
     assert (out / "plots" / "pretrain" / "loss_anchor.png").exists()
     assert (out / "plots" / "finetune" / "loss.png").exists()
     assert "| scratch |" in proc.stdout
