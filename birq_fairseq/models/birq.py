@@ -14,6 +14,7 @@ The masked and unmasked passes share layers 1..k in one batch of 2B utterances. 
 
 import logging
 from contextlib import contextmanager
+from pathlib import Path
 
 import torch
 from fairseq.models import BaseFairseqModel, register_model
@@ -27,7 +28,7 @@ from ..modules.masking import channel_mask, span_mask
 from ..modules.random_projection_quantizer import RandomProjectionQuantizer
 from ..modules.subsampling import SUBSAMPLING_FACTOR, Conv2dSubsampling, StackingSubsampling
 from .birq_config import BirqConfig
-from .config_checks import check_birq_config, resolve_enhanced_layer
+from .config_checks import check_birq_config, check_teacher_fits, resolve_enhanced_layer
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +96,9 @@ class BirqModel(BaseFairseqModel):
                 cfg.enhanced_projection_norm,
             )
             self.enhanced_head = nn.Linear(dim, cfg.enhanced_codebook_size)
+        # (teacher,) once loaded: a tuple keeps it out of the module tree, so that it is
+        # neither trained, saved with this model, nor all-reduced.
+        self._teacher_cache: tuple | None = None
         self.num_updates = 0
 
     @classmethod
@@ -172,15 +176,31 @@ class BirqModel(BaseFairseqModel):
         finally:
             self.train(was_training)
 
+    def _teacher(self, device: torch.device) -> "BirqModel | None":
+        """The frozen encoder of ``enhanced_teacher``, loaded at its first use: fine-tuning
+        rebuilds this model from its config and never needs it."""
+        if not self.cfg.enhanced_teacher:
+            return None
+        if self._teacher_cache is None:
+            # label_quality.loading imports this module, hence the late import.
+            from ..label_quality.loading import load_checkpoint_model
+
+            teacher = load_checkpoint_model(Path(self.cfg.enhanced_teacher)).model
+            check_teacher_fits(teacher.cfg, self.cfg, self.cfg.enhanced_teacher)
+            self._teacher_cache = (teacher.requires_grad_(False).eval(),)
+        return self._teacher_cache[0].to(device)
+
     @torch.no_grad()
     def _detached_clean_pass(
         self, feats: Tensor, lengths: Tensor | None, padding: Tensor | None, k: int
     ) -> Tensor:
         """Layers 1..k on the unmasked input for detached targets: no autograd, and no
         dropout or LayerDrop (like a teacher's forward), which also lets the attention use
-        its fused kernel."""
-        with self._eval_mode():
-            return self.encoder(self._embed(feats, lengths), padding, 0, k)
+        its fused kernel. With ``enhanced_teacher``, the teacher's layers 1..k."""
+        teacher = self._teacher(feats.device)
+        source = self if teacher is None else teacher
+        with source._eval_mode():
+            return source.encoder(source._embed(feats, lengths), padding, 0, k)
 
     def _clean_input(self, feats: Tensor, lengths: Tensor | None) -> Tensor:
         """The unmasked input of the target pass; its subsampling runs without autograd
@@ -328,8 +348,10 @@ class BirqModel(BaseFairseqModel):
             result["layers"] = layers
         if self.builds_enhanced_targets:
             generator = self._generator(rng_seed, source.device)
-            labels = self.enhanced_quantizer(layers[self.enhanced_layer - 1], valid, valid,
-                                             generator)
+            layer_k = (self._detached_clean_pass(feats, embed_lengths, enc_padding,
+                                                 self.enhanced_layer)
+                       if self.cfg.enhanced_teacher else layers[self.enhanced_layer - 1])
+            labels = self.enhanced_quantizer(layer_k, valid, valid, generator)
             for key, codes in (("enhanced_nearest", labels.nearest),
                                ("enhanced_pick", labels.picks)):
                 result[key] = codes.new_full(valid.shape, -1).masked_scatter(valid, codes)

@@ -175,6 +175,14 @@ class BirqConfig(FairseqDataclass):
         metadata={"help": "stop F's gradient at the enhanced targets (the unmasked pass then "
                   "runs without autograd, dropout or LayerDrop)"},
     )
+    enhanced_teacher: str = field(
+        default="",
+        metadata={"help": "a diagnostic, not BiRQ: take the enhanced labels from layer k of this "
+                  "frozen encoder (a birq pretraining checkpoint or a wav2vec_ctc fine-tuning of "
+                  "one; absolute path, same width and features) instead of the model's own "
+                  "unmasked pass. Bounds what better labels can do for the encoder at w1; needs "
+                  "detach_enhanced_targets=true. Empty: the model's own layer k"},
+    )
     enhanced_diversity_weight: float = field(
         default=0.0,
         metadata={"help": "weight of wav2vec 2.0's diversity penalty on the enhanced quantizer: "

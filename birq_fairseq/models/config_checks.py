@@ -91,6 +91,12 @@ def check_birq_config(cfg: BirqConfig):
         cfg.enhanced_diversity_weight,
         "must be >= 0 (0 turns the penalty off)",
     )
+    _require(
+        not cfg.enhanced_teacher or cfg.detach_enhanced_targets,
+        "enhanced_teacher",
+        cfg.enhanced_teacher,
+        "a teacher's labels carry no gradient to this model; set detach_enhanced_targets=true",
+    )
     for name in ("enhanced_warmup_updates", "enhanced_ramp_updates"):
         _require(getattr(cfg, name) >= 0, name, getattr(cfg, name), "must be >= 0")
     _require(
@@ -111,3 +117,20 @@ def check_birq_config(cfg: BirqConfig):
         cfg.enhanced_codebook_dim,
         "must be >= 1",
     )
+
+
+TEACHER_MUST_MATCH = ("encoder_embed_dim", "sample_rate", "n_mels", "win_ms", "hop_ms")
+
+
+def check_teacher_fits(teacher: BirqConfig, student: BirqConfig, path: str) -> None:
+    """The teacher sees the student's log-mel features and feeds the student's enhanced
+    quantizer, so both must agree on the features, the width and the existence of layer k."""
+    for name in TEACHER_MUST_MATCH:
+        if getattr(teacher, name) != getattr(student, name):
+            raise ValueError(
+                f"model.enhanced_teacher={path}: its {name} is {getattr(teacher, name)}, this "
+                f"model's {getattr(student, name)}; pick a teacher of the same {name}")
+    k = resolve_enhanced_layer(student)
+    if teacher.encoder_layers < k:
+        raise ValueError(f"model.enhanced_teacher={path}: it has {teacher.encoder_layers} "
+                         f"layers, fewer than enhanced_layer = {k}")

@@ -574,3 +574,52 @@ def test_different_rng_seeds_draw_different_masks(monkeypatch):
     model(**{**net_input, "rng_seed": 4321})
 
     assert masks[0].any() and not torch.equal(masks[0], masks[1])
+
+
+# --- a frozen teacher's labels (the diagnostic enhanced_teacher) ------------------------------
+def save_teacher(tmp_path, teacher: BirqModel) -> str:
+    """``teacher`` as a fairseq pretraining checkpoint (what load_checkpoint_model reads)."""
+    from omegaconf import OmegaConf
+
+    model = OmegaConf.to_container(OmegaConf.structured(teacher.cfg), enum_to_str=True)
+    cfg = OmegaConf.create({"model": {**model, "_name": "birq"}, "task": {"normalize": False}})
+    path = tmp_path / "teacher.pt"
+    torch.save({"cfg": cfg, "model": teacher.state_dict(), "extra_state": {},
+                "optimizer_history": [{"criterion_name": "birq", "num_updates": 0,
+                                       "lr_scheduler_state": {"best": None}}]}, path)
+    return str(path)
+
+
+def test_teacher_labels_come_from_the_teachers_layer_k_and_stay_out_of_the_model(
+        known_mask, tmp_path):
+    torch.manual_seed(5)
+    teacher = BirqModel(small_config(enhanced_weight=0.0))
+    model = build(detach_enhanced_targets=True, enhanced_teacher=save_teacher(tmp_path, teacher))
+    own_parameters = {name for name, _ in model.named_parameters()}
+    net_input = padded_batch()
+
+    out = model.train()(**net_input)
+
+    reference = teacher.eval().extract_features(
+        net_input["source"], net_input["padding_mask"], mask=False, layer=K - 1)["x"]
+    quantizer = model.enhanced_quantizer.quantizer
+    expected, gap = numpy_enhanced_nearest(
+        reference.detach().double().numpy(), ENC_FRAMES, known_mask.numpy(),
+        quantizer.projection[0].double().numpy(), quantizer.codebook[0].double().numpy())
+    assert ((out["enhanced_nearest"].numpy() == expected) | (gap < 1e-4)).all()
+    assert not out["enhanced_targets"].requires_grad
+    # Validation's labels are the teacher's too; the teacher is neither a parameter nor saved.
+    frame = model.eval().frame_labels(**net_input)["enhanced_nearest"]
+    assert (frame[known_mask].numpy() == expected).mean() > 0.95
+    assert {name for name, _ in model.named_parameters()} == own_parameters
+    assert not any(key.startswith("_teacher") for key in model.state_dict())
+
+
+def test_a_teacher_needs_detached_targets_and_a_matching_width(tmp_path):
+    torch.manual_seed(5)
+    narrow = save_teacher(tmp_path, BirqModel(small_config(encoder_embed_dim=16)))
+    with pytest.raises(ValueError, match="detach_enhanced_targets=true"):
+        build(enhanced_teacher=narrow)
+    model = build(detach_enhanced_targets=True, enhanced_teacher=narrow)
+    with pytest.raises(ValueError, match="its encoder_embed_dim is 16, this model's 32"):
+        model.train()(**padded_batch())
