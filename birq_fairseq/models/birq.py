@@ -185,7 +185,12 @@ class BirqModel(BaseFairseqModel):
             # label_quality.loading imports this module, hence the late import.
             from ..label_quality.loading import load_checkpoint_model
 
-            teacher = load_checkpoint_model(Path(self.cfg.enhanced_teacher)).model
+            path = Path(self.cfg.enhanced_teacher)
+            if not path.is_file():
+                raise FileNotFoundError(
+                    f"model.enhanced_teacher={path}: no such checkpoint; give the absolute path "
+                    "of a birq pretraining checkpoint or of a wav2vec_ctc fine-tuning of one")
+            teacher = load_checkpoint_model(path).model
             check_teacher_fits(teacher.cfg, self.cfg, self.cfg.enhanced_teacher)
             self._teacher_cache = (teacher.requires_grad_(False).eval(),)
         return self._teacher_cache[0].to(device)

@@ -623,3 +623,6 @@ def test_a_teacher_needs_detached_targets_and_a_matching_width(tmp_path):
     model = build(detach_enhanced_targets=True, enhanced_teacher=narrow)
     with pytest.raises(ValueError, match="its encoder_embed_dim is 16, this model's 32"):
         model.train()(**padded_batch())
+    missing = build(detach_enhanced_targets=True, enhanced_teacher=str(tmp_path / "none.pt"))
+    with pytest.raises(FileNotFoundError, match="none.pt: no such checkpoint"):
+        missing.train()(**padded_batch())
