@@ -193,7 +193,10 @@ class BirqModel(BaseFairseqModel):
             teacher = load_checkpoint_model(path).model
             check_teacher_fits(teacher.cfg, self.cfg, self.cfg.enhanced_teacher)
             self._teacher_cache = (teacher.requires_grad_(False).eval(),)
-        return self._teacher_cache[0].to(device)
+        teacher = self._teacher_cache[0]
+        if next(teacher.encoder.parameters()).device != device:  # moved once, not every step
+            teacher.to(device)
+        return teacher
 
     @torch.no_grad()
     def _detached_clean_pass(
@@ -347,15 +350,16 @@ class BirqModel(BaseFairseqModel):
         }
         layers: list[Tensor] = []
         end = None if all_layers else self.enhanced_layer
-        if all_layers or self.builds_enhanced_targets:
+        own_layer_k = self.builds_enhanced_targets and not self.cfg.enhanced_teacher
+        if all_layers or own_layer_k:
             self.encoder(self._embed(feats, embed_lengths), enc_padding, 0, end, layers)
         if all_layers:
             result["layers"] = layers
         if self.builds_enhanced_targets:
             generator = self._generator(rng_seed, source.device)
-            layer_k = (self._detached_clean_pass(feats, embed_lengths, enc_padding,
-                                                 self.enhanced_layer)
-                       if self.cfg.enhanced_teacher else layers[self.enhanced_layer - 1])
+            layer_k = (layers[self.enhanced_layer - 1] if own_layer_k else
+                       self._detached_clean_pass(feats, embed_lengths, enc_padding,
+                                                 self.enhanced_layer))
             labels = self.enhanced_quantizer(layer_k, valid, valid, generator)
             for key, codes in (("enhanced_nearest", labels.nearest),
                                ("enhanced_pick", labels.picks)):

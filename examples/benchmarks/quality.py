@@ -221,12 +221,13 @@ def measure_label_quality(args, system: str, seed: int) -> None:
             str(BIN / "python"), "-m", "birq_fairseq.label_quality", *model, data, PROBE_SPLIT,
             "--kmeans", "100", "--seed", str(args.eval_seed), "--json", str(target),
         ], args.out / "logs" / f"label_quality_{system}_seed{seed}.log")
+    codes = str(birq_enhanced_codes(args))
     for split in layer_k_splits(args) if system != "scratch" else []:
         layer_k = layer_k_json(args, system, seed, split)
         if not layer_k.exists():
             run_logged([
                 str(BIN / "python"), "-m", "birq_fairseq.label_quality.quantizer_variants",
-                *model, data, split, "--enhanced-codes", str(birq_enhanced_codes(args)),
+                *model, data, split, "--enhanced-codes", codes,
                 "--seed", str(args.eval_seed), "--json", str(layer_k),
             ], args.out / "logs" / f"layer_k_{system}_seed{seed}_{split}.log")
 
