@@ -6,10 +6,15 @@ in one run (round-robin): ``default`` (inductor's own random kernels for dropout
 Demo-size BEST-RQ, forward through the criterion, backward, AdamW.
 
     python examples/benchmarks/compile_variants.py --threads 1 [--variants default eager_random]
+    python examples/benchmarks/compile_variants.py --threads 1 --layer
 
-Each variant compiles for tens of seconds first (max_autotune longer).
+Each variant compiles for tens of seconds first (max_autotune longer). ``--layer`` instead
+times one demo Conformer layer alone (forward and backward on the batch's frames, no
+optimizer), compiled as ``compile_layers`` compiles it against eager, with its dropout and
+without: what inductor's fusion buys where nothing but the layer runs.
 """
 
+import logging
 import sys
 from pathlib import Path
 
@@ -22,6 +27,10 @@ from conv_layout import DEMO, median_ms, noise_batch, timing_arguments, training
 
 from birq_fairseq.models.birq import BirqConfig, BirqModel  # noqa: E402
 from birq_fairseq.modules.conformer import inductor_options  # noqa: E402
+
+# Importing fairseq leaves the root logger at DEBUG, where inductor's file locks log a pair of
+# lines for every kernel it compiles.
+logging.getLogger().setLevel(logging.INFO)
 
 VARIANTS = {
     "default": dict(eager_random=False),
@@ -41,10 +50,38 @@ def build(variant: str | None) -> BirqModel:
     return model
 
 
+def layer_step(layer: torch.nn.Module, x: torch.Tensor):
+    inputs = layer.attention.shared_inputs(x.size(1), None, x.device)
+
+    def step():
+        layer(x, None, inputs).square().mean().backward()
+    return step
+
+
+def time_one_layer(args) -> None:
+    noise_batch(args)  # sets the thread count
+    frames = round(args.seconds * 25)  # 40 ms frames after the 4x subsampling
+    x = torch.randn(args.batch, frames, DEMO["encoder_embed_dim"], requires_grad=True)
+    print(f"torch {torch.__version__}, {args.threads} thread(s), one demo Conformer layer on "
+          f"{args.batch} x {frames} frames, forward + backward, median of {args.rounds} rounds")
+    for dropout in (True, False):
+        eager, compiled = (build(None).encoder.layers[0].train(dropout) for _ in range(2))
+        compiled.compile(**inductor_options())
+        ms = median_ms({"eager": layer_step(eager, x), "compiled": layer_step(compiled, x)},
+                       args.rounds)
+        print(f"dropout {'on ' if dropout else 'off'}  eager {ms['eager']:6.1f} ms   compiled "
+              f"{ms['compiled']:6.1f} ms   ratio {ms['compiled'] / ms['eager']:.3f}")
+
+
 def main() -> None:
     parser = timing_arguments(__doc__)
     parser.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), default=list(VARIANTS))
+    parser.add_argument("--layer", action="store_true",
+                        help="time one Conformer layer alone instead of the training step")
     args = parser.parse_args()
+    if args.layer:
+        time_one_layer(args)
+        return
     source = noise_batch(args)
     print(f"torch {torch.__version__}, {args.threads} thread(s), batch {args.batch} x "
           f"{args.seconds} s, median of {args.rounds} rounds, each against its eager twin")

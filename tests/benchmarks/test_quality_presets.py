@@ -34,6 +34,9 @@ def test_pretraining_overrides_compose(preset, system):
         settings["birq_override"] if system == "birq" else [])
     config = composed(overrides, "config/pretraining", f"{system}_demo")
     assert "validate_interval_updates: 250" in config
+    # both presets' BiRQ: the centred target gradient at 0.03 (birq_demo's 0.1 tripped the
+    # collapse guard in the study's one-piece run)
+    assert ("  enhanced_target_grad_scale: 0.03\n" in config) == (system == "birq")
     if preset == "gpu":
         for line in ("encoder_layers: 6", "encoder_embed_dim: 192", "enhanced_layer: 4",
                      "max_tokens: 3840000", "warmup_updates: 375"):

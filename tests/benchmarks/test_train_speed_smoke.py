@@ -87,3 +87,12 @@ def test_compile_variants_benchmark_prints_a_ratio():
                           "--seconds", "1"], capture_output=True, text=True, check=True).stdout
     ratios = re.findall(r"ratio (\d+\.\d+)", out)
     assert len(ratios) == 1 and float(ratios[0]) > 0, out
+
+
+def test_compile_variants_layer_mode_prints_a_ratio_with_and_without_dropout():
+    out = subprocess.run([sys.executable, str(SCRIPT.parent / "compile_variants.py"), "--layer",
+                          "--rounds", "1", "--batch", "1", "--seconds", "1"],
+                         capture_output=True, text=True, check=True).stdout
+    ratios = re.findall(r"^dropout (on |off).*ratio (\d+\.\d+)$", out, re.MULTILINE)
+    assert [on for on, _ in ratios] == ["on ", "off"], out
+    assert all(float(ratio) > 0 for _, ratio in ratios), out

@@ -106,9 +106,11 @@ def test_input_beside_weighs_blocks_by_their_size_not_their_scale():
     rng = np.random.default_rng(3)
     hidden, stacked = rng.normal(size=(200, 24)), rng.normal(size=(200, 40))
     utterance = np.repeat(np.arange(4), 50)
-    label = lambda h, s, w: input_beside_variants(h, s, utterance, 64, 8, [w], 1, seed=5,
-                                                   normalize_projection=True)[
-        f"enhanced, input beside (weight {w:g}), draw 1"]
+
+    def label(h, s, w):
+        return input_beside_variants(h, s, utterance, 64, 8, [w], 1, seed=5,
+                                     normalize_projection=True)[
+            f"enhanced, input beside (weight {w:g}), draw 1"]
     np.testing.assert_array_equal(label(hidden, stacked, 1), label(hidden * 7, stacked * 0.1, 1))
     shuffled = hidden[rng.permutation(len(hidden))]
     np.testing.assert_array_equal(label(hidden, stacked, 0), label(shuffled, stacked, 0))

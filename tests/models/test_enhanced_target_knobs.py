@@ -7,8 +7,15 @@ import torch
 from birq_fairseq.criterions.birq import BirqCriterion
 from birq_fairseq.models.birq import BirqModel
 
-from .test_birq_model import (BATCH_SAMPLES, K, build, criterion_for, grads_of_targets,
-                              padded_batch, small_config)
+from .test_birq_model import (
+    BATCH_SAMPLES,
+    K,
+    build,
+    criterion_for,
+    grads_of_targets,
+    padded_batch,
+    small_config,
+)
 
 
 def target_gradient(**overrides) -> list[torch.Tensor]:
