@@ -59,7 +59,7 @@ def layer_step(layer: torch.nn.Module, x: torch.Tensor):
 
 
 def time_one_layer(args) -> None:
-    noise_batch(args)  # sets the thread count
+    torch.set_num_threads(args.threads)
     frames = round(args.seconds * 25)  # 40 ms frames after the 4x subsampling
     x = torch.randn(args.batch, frames, DEMO["encoder_embed_dim"], requires_grad=True)
     print(f"torch {torch.__version__}, {args.threads} thread(s), one demo Conformer layer on "

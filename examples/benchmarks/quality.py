@@ -69,8 +69,9 @@ PRESETS = {
     # birq_demo's BiRQ with the centred target gradient at 0.03 instead of its 0.1: in the
     # first one-piece run of the study, 0.1 tripped the collapse guard's top-share check in
     # one seed of three (0.30-0.32 of the masked frames on one code at updates 500 and 1000),
-    # 0.03 stayed below 0.19 in six runs of 3000-6000 updates with better enhanced labels and
-    # the same encoder measures (docs/study.md, "The study as one piece"). The study's first,
+    # 0.03 stayed at or below 0.22 in nine runs of 3000-6000 updates (the one-piece rerun's
+    # three included) with better enhanced labels and the same encoder measures
+    # (docs/study.md, "The study as one piece"). The study's first,
     # 1500-update table: --pretrain-updates 1500 --birq-override
     # ++model.enhanced_target_grad_scale=0.01 --birq-override
     # ++model.enhanced_centred_target_gradient=false. 600 fine-tuning updates on 10 minutes
