@@ -14,6 +14,7 @@ optimizer), compiled as ``compile_layers`` compiles it against eager, with its d
 without: what inductor's fusion buys where nothing but the layer runs.
 """
 
+import copy
 import logging
 import sys
 from pathlib import Path
@@ -64,8 +65,9 @@ def time_one_layer(args) -> None:
     x = torch.randn(args.batch, frames, DEMO["encoder_embed_dim"], requires_grad=True)
     print(f"torch {torch.__version__}, {args.threads} thread(s), one demo Conformer layer on "
           f"{args.batch} x {frames} frames, forward + backward, median of {args.rounds} rounds")
+    layer = build(None).encoder.layers[0]
     for dropout in (True, False):
-        eager, compiled = (build(None).encoder.layers[0].train(dropout) for _ in range(2))
+        eager, compiled = (copy.deepcopy(layer).train(dropout) for _ in range(2))
         compiled.compile(**inductor_options())
         ms = median_ms({"eager": layer_step(eager, x), "compiled": layer_step(compiled, x)},
                        args.rounds)
