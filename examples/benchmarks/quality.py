@@ -162,6 +162,28 @@ def pretrain(args, system: str, seed: int) -> None:
     ], args.out / "logs" / f"pretrain_{system}_seed{seed}.log")
 
 
+def architecture_checkpoint(args, seed: int) -> Path:
+    """Where the random init's fine-tuning reads its model config (weights unused:
+    ``model.no_pretrained_weights=true``)."""
+    return args.out / "checkpoints" / f"scratch_architecture_seed{seed}" / "checkpoint_last.pt"
+
+
+def save_architecture(args, seed: int) -> None:
+    """One update of BiRQ's pretraining as configured, validation off: a checkpoint whose
+    config is the pretrained systems' model, so that no pretraining need not wait for BiRQ's
+    whole pretraining (the longest job) only to read its config."""
+    save_dir = architecture_checkpoint(args, seed).parent
+    if updates_done(save_dir) >= 1:
+        return
+    run_logged([
+        str(BIN / "fairseq-hydra-train"), f"task.data={args.data / 'pretrain'}",
+        f"checkpoint.save_dir={save_dir}", f"common.seed={seed}",
+        f"++model.quantizer_seed={seed}", "optimization.max_update=1",
+        "dataset.disable_validation=true", *args.pretrain_override, *args.birq_override,
+        "--config-dir", "config/pretraining", "--config-name", f"birq_{args.config_suffix}",
+    ], args.out / "logs" / f"scratch_architecture_seed{seed}.log")
+
+
 def label_quality_json(args, system: str, seed: int) -> Path:
     return args.out / "label_quality" / f"{system}_seed{seed}.json"
 
@@ -238,8 +260,8 @@ def measure_label_quality(args, system: str, seed: int) -> None:
 
 
 def finetune_and_decode(args, labelled: str, system: str, seed: int, lm: Path | None) -> None:
-    encoder = "birq" if system == "scratch" else system
-    w2v = encoder_dir(args, encoder, seed) / "checkpoint_last.pt"
+    w2v = (architecture_checkpoint(args, seed) if system == "scratch"
+           else encoder_dir(args, system, seed) / "checkpoint_last.pt")
     name = f"{labelled}/{system}_seed{seed}"
     save_dir = args.out / "checkpoints" / labelled / f"finetune_{system}_seed{seed}"
     extra = ["+model.no_pretrained_weights=true"] if system == "scratch" else []
@@ -508,24 +530,29 @@ def layer_k_markdown(table: dict, split: str) -> str:
 
 
 def study_jobs(args, pretrained: list[str], lm: Path | None) -> list[Job]:
-    """Every run of the study, each after the pretraining it needs: the pretrainings first,
-    BiRQ's (the longest) before BEST-RQ's, then each seed's evaluations; the random init's
-    label quality needs nothing and fills a worker that would wait."""
-    def pretraining(system: str, seed: int) -> tuple[str, ...]:
-        encoder = "birq" if system == "scratch" else system
-        return (f"pretrain {encoder} {seed}",) if encoder in pretrained else ()
+    """Every run of the study, each after the checkpoint it loads: the random init's
+    one-update config checkpoints (seconds), the pretrainings, BiRQ's (the longest) before
+    BEST-RQ's, then each seed's evaluations. The random init waits for no pretraining, so
+    ``--systems bestrq scratch`` runs without BiRQ's."""
+    def loaded(system: str, seed: int) -> tuple[str, ...]:
+        """The job that saves the checkpoint ``system``'s fine-tuning loads."""
+        if system == "scratch":
+            return (f"architecture {seed}",)
+        return (f"pretrain {system} {seed}",) if system in pretrained else ()
 
-    jobs = [Job(f"pretrain {system} {seed}", partial(pretrain, args, system, seed))
-            for system in ("birq", "bestrq") if system in pretrained for seed in args.seeds]
+    jobs = [Job(f"architecture {seed}", partial(save_architecture, args, seed))
+            for seed in args.seeds if "scratch" in args.systems]
+    jobs += [Job(f"pretrain {system} {seed}", partial(pretrain, args, system, seed))
+             for system in ("birq", "bestrq") if system in pretrained for seed in args.seeds]
     for seed in args.seeds:
         for system in args.systems:
             if not args.no_label_quality:
-                after = () if system == "scratch" else pretraining(system, seed)
+                after = () if system == "scratch" else loaded(system, seed)
                 jobs.append(Job(f"label quality {system} {seed}",
                                 partial(measure_label_quality, args, system, seed), after))
             jobs += [Job(f"{labelled} {system} {seed}",
                          partial(finetune_and_decode, args, labelled, system, seed, lm),
-                         pretraining(system, seed))
+                         loaded(system, seed))
                      for labelled in args.labelled]
     return jobs
 
@@ -600,7 +627,7 @@ def main(argv=None) -> int:
             run_logged([str(BIN / "python"), "-m", "birq_fairseq.lm.build_arpa", "--order", "3",
                         "--out", str(lm), str(args.data / args.lm_text)],
                        args.out / "logs" / "lm.log")
-    pretrained = sorted({"birq" if s == "scratch" else s for s in args.systems})
+    pretrained = sorted(set(args.systems) - {"scratch"})
     if args.report_only:  # keeps the wall times of the runs it reports
         previous = args.out / "results.json"
         job_seconds = (json.loads(previous.read_text()).get("job_seconds", {})

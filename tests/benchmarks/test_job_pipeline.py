@@ -1,7 +1,7 @@
 """The study's job pipeline: every job starts only after the jobs it needs have finished,
 never more than ``workers`` at once, a failure skips only what needed it, and quality.py's
-jobs wait for the pretraining they load (scratch fine-tuning reads BiRQ's checkpoint for its
-config)."""
+jobs wait for the checkpoint they load (scratch fine-tuning reads a one-update checkpoint for
+its config, never a whole pretraining)."""
 
 import argparse
 import sys
@@ -105,11 +105,21 @@ def test_the_study_jobs_wait_for_the_encoder_they_load():
                               no_label_quality=False)
     jobs = quality.study_jobs(args, ["bestrq", "birq"], lm=None)
     after = {job.name: job.after for job in jobs}
-    assert len(after) == len(jobs) == 2 * 2 + 2 * 3 * 3
-    assert [job.name for job in jobs[:4]] == [
+    assert len(after) == len(jobs) == 2 + 2 * 2 + 2 * 3 * 3
+    assert [job.name for job in jobs[:6]] == [
+        "architecture 1", "architecture 2",
         "pretrain birq 1", "pretrain birq 2", "pretrain bestrq 1", "pretrain bestrq 2"]
     assert after["finetune_1h birq 2"] == ("pretrain birq 2",)
     assert after["label quality bestrq 1"] == ("pretrain bestrq 1",)
-    assert after["finetune_10min scratch 1"] == ("pretrain birq 1",)
+    assert after["finetune_10min scratch 1"] == ("architecture 1",)
     assert after["label quality scratch 2"] == ()  # a random init from the yaml
-    assert all(after[name] == () for name in after if name.startswith("pretrain"))
+    assert all(after[name] == () for name in after
+               if name.startswith(("pretrain", "architecture")))
+
+
+def test_bestrq_against_no_pretraining_runs_no_birq_pretraining():
+    args = argparse.Namespace(seeds=[1], systems=["bestrq", "scratch"],
+                              labelled=["finetune_10min"], no_label_quality=True)
+    names = [job.name for job in quality.study_jobs(args, ["bestrq"], lm=None)]
+    assert names == ["architecture 1", "pretrain bestrq 1",
+                     "finetune_10min bestrq 1", "finetune_10min scratch 1"]

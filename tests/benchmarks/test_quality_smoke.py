@@ -35,9 +35,9 @@ def test_quality_benchmark_writes_table_results_and_plots(tiny_corpus, tmp_path)
                 assert set(values) == {"test_real", "test"}
                 assert all(len(v) == 1 and math.isfinite(v[0]) and v[0] >= 0
                            for v in values.values())
-    # Every run and the whole pipeline timed: 2 pretrainings, then 3 label qualities and
-    # 3 fine-tunings.
-    assert len(results["job_seconds"]) == 2 + 3 + 3 + 1
+    # Every run and the whole pipeline timed: the random init's one-update config checkpoint,
+    # 2 pretrainings, then 3 label qualities and 3 fine-tunings.
+    assert len(results["job_seconds"]) == 1 + 2 + 3 + 3 + 1
     assert results["job_seconds"]["all"] >= results["job_seconds"]["pretrain birq 1"] > 0
     assert "Wall time:" in proc.stdout
     quality = results["label_quality"]
@@ -78,11 +78,22 @@ def test_quality_benchmark_writes_table_results_and_plots(tiny_corpus, tmp_path)
     assert (out / "plots" / "pretrain" / "loss_anchor.png").exists()
     assert (out / "plots" / "finetune" / "loss.png").exists()
     assert "| scratch |" in proc.stdout
+    # The random init's fine-tuning reads BiRQ's model config from a one-update checkpoint,
+    # not from BiRQ's pretraining.
+    from fairseq import checkpoint_utils
+    config = checkpoint_utils.load_checkpoint_to_cpu(
+        str(out / "checkpoints" / "scratch_architecture_seed1" / "checkpoint_last.pt"))
+    assert config["optimizer_history"][-1]["num_updates"] == 1
+    pretrained = checkpoint_utils.load_checkpoint_to_cpu(
+        str(out / "checkpoints" / "birq_seed1" / "checkpoint_last.pt"))
+    assert config["cfg"]["model"] == pretrained["cfg"]["model"]
+    finetune_log = (out / "logs" / "finetune" / "finetune_scratch_seed1.log").read_text()
+    assert "scratch_architecture_seed1/checkpoint_last.pt" in finetune_log
 
     # Run again: every run is finished, so nothing trains (fairseq restarted at max_update
     # would take and save one more step) and the table comes back the same.
     checkpoints = sorted(out.glob("checkpoints/**/checkpoint_last.pt"))
-    assert len(checkpoints) == 5  # 2 pretrainings, 3 fine-tunings
+    assert len(checkpoints) == 6  # the config checkpoint, 2 pretrainings, 3 fine-tunings
     saved = {path: path.stat().st_mtime_ns for path in checkpoints}
     again = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
