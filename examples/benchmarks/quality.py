@@ -170,8 +170,8 @@ def architecture_checkpoint(args, seed: int) -> Path:
 
 def save_architecture(args, seed: int) -> None:
     """One update of BiRQ's pretraining as configured, validation off: a checkpoint whose
-    config is the pretrained systems' model, so that no pretraining need not wait for BiRQ's
-    whole pretraining (the longest job) only to read its config."""
+    config is the pretrained systems' model, so that the random init's fine-tuning does not
+    wait for BiRQ's whole pretraining (the longest job) only to read a config."""
     save_dir = architecture_checkpoint(args, seed).parent
     if updates_done(save_dir) >= 1:
         return
