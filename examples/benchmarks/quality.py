@@ -149,17 +149,26 @@ def updates_done(save_dir: Path) -> int:
     return state["optimizer_history"][-1]["num_updates"]
 
 
-def pretrain(args, system: str, seed: int) -> None:
-    if updates_done(encoder_dir(args, system, seed)) >= args.pretrain_updates:
+def run_pretraining(args, system: str, seed: int, save_dir: Path, updates: int, log: Path,
+                    *options: str) -> None:
+    """``system``'s pretraining as the study configures it (seeds, ``--pretrain-override``,
+    and ``--birq-override`` for BiRQ), for ``updates`` updates, unless ``save_dir`` already
+    holds them."""
+    if updates_done(save_dir) >= updates:
         return
     extra = args.birq_override if system == "birq" else []
     run_logged([
         str(BIN / "fairseq-hydra-train"), f"task.data={args.data / 'pretrain'}",
-        f"checkpoint.save_dir={encoder_dir(args, system, seed)}", f"common.seed={seed}",
-        f"++model.quantizer_seed={seed}", f"optimization.max_update={args.pretrain_updates}",
-        *args.pretrain_override, *extra,
+        f"checkpoint.save_dir={save_dir}", f"common.seed={seed}",
+        f"++model.quantizer_seed={seed}", f"optimization.max_update={updates}",
+        *options, *args.pretrain_override, *extra,
         "--config-dir", "config/pretraining", "--config-name", f"{system}_{args.config_suffix}",
-    ], args.out / "logs" / f"pretrain_{system}_seed{seed}.log")
+    ], log)
+
+
+def pretrain(args, system: str, seed: int) -> None:
+    run_pretraining(args, system, seed, encoder_dir(args, system, seed), args.pretrain_updates,
+                    args.out / "logs" / f"pretrain_{system}_seed{seed}.log")
 
 
 def architecture_checkpoint(args, seed: int) -> Path:
@@ -172,16 +181,9 @@ def save_architecture(args, seed: int) -> None:
     """One update of BiRQ's pretraining as configured, validation off: a checkpoint whose
     config is the pretrained systems' model, so that the random init's fine-tuning does not
     wait for BiRQ's whole pretraining (the longest job) only to read a config."""
-    save_dir = architecture_checkpoint(args, seed).parent
-    if updates_done(save_dir) >= 1:
-        return
-    run_logged([
-        str(BIN / "fairseq-hydra-train"), f"task.data={args.data / 'pretrain'}",
-        f"checkpoint.save_dir={save_dir}", f"common.seed={seed}",
-        f"++model.quantizer_seed={seed}", "optimization.max_update=1",
-        "dataset.disable_validation=true", *args.pretrain_override, *args.birq_override,
-        "--config-dir", "config/pretraining", "--config-name", f"birq_{args.config_suffix}",
-    ], args.out / "logs" / f"scratch_architecture_seed{seed}.log")
+    run_pretraining(args, "birq", seed, architecture_checkpoint(args, seed).parent, 1,
+                    args.out / "logs" / f"scratch_architecture_seed{seed}.log",
+                    "dataset.disable_validation=true")
 
 
 def label_quality_json(args, system: str, seed: int) -> Path:
