@@ -3,9 +3,15 @@
 import os
 from pathlib import Path
 
-import pytest
+# One intra-op thread in this process and in every tool it starts (they inherit the
+# environment), set before anything imports torch: with two test workers on two cores, a
+# second OpenMP thread waits a scheduler slice for its busy core at every parallel op, which
+# made a demo training step 25 times slower (examples/benchmarks/README.md, "Busy machines").
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from birq_fairseq.data.demo_corpus import build_demo_corpus
+import pytest  # noqa: E402
+
+from birq_fairseq.data.demo_corpus import build_demo_corpus  # noqa: E402
 
 TINY_SYNTH_UTTERANCES = 40
 TINY_REAL_UTTERANCES = 40
