@@ -52,6 +52,7 @@ from job_pipeline import Job, run_jobs  # noqa: E402
 from plot_training import parse_log, plot  # noqa: E402
 
 from birq_fairseq.alignment.phone_alignments import ALIGNMENT_SUFFIX  # noqa: E402
+from birq_fairseq.paired_seeds import compare  # noqa: E402
 from birq_fairseq.results_table import scored_ler, scored_wer  # noqa: E402
 
 logging.getLogger("matplotlib").setLevel(logging.WARNING)  # fairseq's import logs at DEBUG
@@ -531,6 +532,59 @@ def layer_k_markdown(table: dict, split: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+# (a, b) compared seed by seed, where both ran: each method against the next simpler one
+PAIRS = (("birq", "bestrq"), ("bestrq", "scratch"), ("birq", "scratch"))
+
+
+def paired_measures(quality: dict, decodes: dict, decoders: list[str]) -> dict:
+    """{measure: ({system: [value per seed]}, lower_is_better)}: the frozen probe (over folds
+    where scored) and every letter error rate, the measures the issue judges by."""
+    measures = {}
+    folds = all("best_probe_cv" in n for n in quality.values())
+    probe, title = (("best_probe_cv", "best-layer probe over folds") if folds
+                    else ("best_probe", "best-layer probe"))
+    if quality:
+        measures[f"{title}, {PROBE_SPLIT}"] = (
+            {s: n[probe] for s, n in quality.items() if probe in n}, False)
+    for labelled, by_metric in decodes.items():
+        for decoder in decoders:
+            for split in next(iter(by_metric["ler"].values()))[decoder]:
+                measures[f"LER, {labelled}, {decoder}, {split}"] = (
+                    {s: d[decoder][split] for s, d in by_metric["ler"].items()}, True)
+    return measures
+
+
+def paired_comparisons(measures: dict) -> dict:
+    """{measure: {"a vs b": PairedComparison as a dict}} for every pair in PAIRS that both
+    have values for at least two common seeds."""
+    table: dict = {}
+    for measure, (by_system, lower_is_better) in measures.items():
+        for a, b in PAIRS:
+            if a in by_system and b in by_system:
+                result = compare(by_system[a], by_system[b], lower_is_better)
+                if result is not None:
+                    table.setdefault(measure, {})[f"{a} vs {b}"] = vars(result)
+    return table
+
+
+def paired_markdown(comparisons: dict) -> str:
+    if not comparisons:
+        return ""
+    lines = ["### Paired by seed", "",
+             "Per seed, a - b (the same seed gives both systems the same data order, masks "
+             "and fine-tuning); 'ahead': seeds where each is better; p: exact two-sided "
+             "sign-flip test of the mean difference (its smallest value is 2 / 2^seeds).", "",
+             "| measure | a vs b | seeds | a - b, mean ± std | a ahead / b ahead | p |",
+             "|---|---|---:|---:|---:|---:|"]
+    for measure, by_pair in comparisons.items():
+        for pair, r in by_pair.items():
+            digits = 3 if "probe" in measure else 1
+            lines.append(f"| {measure} | {pair} | {r['seeds']} | "
+                         f"{r['mean_difference']:+.{digits}f} ± {r['std_difference']:.{digits}f} | "
+                         f"{r['a_ahead']} / {r['b_ahead']} | {r['p_value']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
 def study_jobs(args, pretrained: list[str], lm: Path | None) -> list[Job]:
     """Every run of the study, each after the checkpoint it loads: the random init's
     one-update config checkpoints (seconds), the pretrainings, BiRQ's (the longest) before
@@ -647,10 +701,11 @@ def report(args, job_seconds: dict, pretrained: list[str], lm: Path | None) -> i
     decodes = collect_decodes(args, decoders)
     quality = collect_label_quality(args)
     curves = collect_curves(args, pretrained)
+    paired = paired_comparisons(paired_measures(quality, decodes, decoders))
     summary = (f"## {args.preset}: {args.pretrain_updates} pretraining updates, "
                f"{args.finetune_updates} fine-tuning updates, seeds {args.seeds}\n\n"
                + label_quality_markdown(quality) + "\n" + curves_markdown(curves) + "\n"
-               + decode_markdown(decodes, args, decoders))
+               + decode_markdown(decodes, args, decoders) + paired_markdown(paired))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "table.md").write_text(summary)
     (args.out / "results.json").write_text(json.dumps({
@@ -658,7 +713,7 @@ def report(args, job_seconds: dict, pretrained: list[str], lm: Path | None) -> i
         "finetune_updates": args.finetune_updates, "pretrain_override": args.pretrain_override,
         "birq_override": args.birq_override, "finetune_override": args.finetune_override,
         "job_seconds": job_seconds, "decodes": decodes, "label_quality": quality,
-        "curves": curves}, indent=1))
+        "curves": curves, "paired": paired}, indent=1))
     for stage, logs in (("pretrain", sorted((args.out / "logs").glob("pretrain_*.log"))),
                         *((labelled, sorted((args.out / "logs" / labelled).glob("finetune_*.log")))
                           for labelled in args.labelled)):

@@ -107,3 +107,33 @@ def test_ranking_names_the_clear_gaps_that_the_chain_hides():
     assert quality.ranking(shown) == "a < b < c"
     assert quality.ranking(shown, lower_is_better=False) == "c > b > a"
     assert quality.ranking({"a": [1.0, 2.0], "b": [1.5, 2.5]}) == "a ~ b"
+
+
+def test_paired_report_compares_each_method_with_the_next_simpler_one():
+    """The probe over folds is higher-better and the letter errors lower-better; a pair is
+    reported only where both systems have the seeds."""
+    quality_numbers = {"birq": {"best_probe": [0.47, 0.48], "best_probe_cv": [0.46, 0.45]},
+                       "bestrq": {"best_probe": [0.46, 0.46], "best_probe_cv": [0.44, 0.44]},
+                       "scratch": {"best_probe": [0.40, 0.41], "best_probe_cv": [0.37, 0.36]}}
+    decodes = {"finetune_10min": {"ler": {
+        "birq": {"greedy": {"test_real": [52.0, 53.0]}},
+        "bestrq": {"greedy": {"test_real": [52.5, 52.0]}},
+        "scratch": {"greedy": {"test_real": [55.0, None]}}}}}
+    measures = quality.paired_measures(quality_numbers, decodes, ["greedy"])
+    assert list(measures) == ["best-layer probe over folds, test_real",
+                              "LER, finetune_10min, greedy, test_real"]
+    table = quality.paired_comparisons(measures)
+    probe = table["best-layer probe over folds, test_real"]
+    assert list(probe) == ["birq vs bestrq", "bestrq vs scratch", "birq vs scratch"]
+    assert (probe["birq vs bestrq"]["a_ahead"], probe["birq vs bestrq"]["b_ahead"]) == (2, 0)
+    assert probe["bestrq vs scratch"]["mean_difference"] == pytest.approx(0.075)
+    # scratch has one seed of two: too few pairs to compare
+    assert list(table["LER, finetune_10min, greedy, test_real"]) == ["birq vs bestrq"]
+    ler = table["LER, finetune_10min, greedy, test_real"]["birq vs bestrq"]
+    assert (ler["a_ahead"], ler["b_ahead"]) == (1, 1)
+    text = quality.paired_markdown(table)
+    assert ("| best-layer probe over folds, test_real | birq vs bestrq | 2 | +0.015 ± 0.007 |"
+            in text)
+    assert ("| LER, finetune_10min, greedy, test_real | birq vs bestrq | 2 | +0.2 ± 1.1 | 1 / 1 |"
+            in text)
+    assert quality.paired_markdown({}) == ""

@@ -40,6 +40,7 @@ def test_quality_benchmark_writes_table_results_and_plots(tiny_corpus, tmp_path)
     assert len(results["job_seconds"]) == 1 + 2 + 3 + 3 + 1
     assert results["job_seconds"]["all"] >= results["job_seconds"]["pretrain birq 1"] > 0
     assert "Wall time:" in proc.stdout
+    assert results["paired"] == {}  # one seed: nothing to pair
     quality = results["label_quality"]
     assert set(quality) == {"birq", "bestrq", "scratch"}
     for numbers in quality.values():
