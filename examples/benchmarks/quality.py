@@ -537,20 +537,20 @@ PAIRS = (("birq", "bestrq"), ("bestrq", "scratch"), ("birq", "scratch"))
 
 
 def paired_measures(quality: dict, decodes: dict, decoders: list[str]) -> dict:
-    """{measure: ({system: [value per seed]}, lower_is_better)}: the frozen probe (over folds
-    where scored) and every letter error rate, the measures the issue judges by."""
+    """{measure: ({system: [value per seed]}, lower_is_better, digits)}: the frozen probe
+    (over folds where scored) and every letter error rate, the measures the issue judges by."""
     measures = {}
     folds = all("best_probe_cv" in n for n in quality.values())
     probe, title = (("best_probe_cv", "best-layer probe over folds") if folds
                     else ("best_probe", "best-layer probe"))
     if quality:
         measures[f"{title}, {PROBE_SPLIT}"] = (
-            {s: n[probe] for s, n in quality.items() if probe in n}, False)
+            {s: n[probe] for s, n in quality.items() if probe in n}, False, 3)
     for labelled, by_metric in decodes.items():
         for decoder in decoders:
             for split in next(iter(by_metric["ler"].values()))[decoder]:
                 measures[f"LER, {labelled}, {decoder}, {split}"] = (
-                    {s: d[decoder][split] for s, d in by_metric["ler"].items()}, True)
+                    {s: d[decoder][split] for s, d in by_metric["ler"].items()}, True, 1)
     return measures
 
 
@@ -558,7 +558,7 @@ def paired_comparisons(measures: dict) -> dict:
     """{measure: {"a vs b": PairedComparison as a dict}} for every pair in PAIRS that both
     have values for at least two common seeds."""
     table: dict = {}
-    for measure, (by_system, lower_is_better) in measures.items():
+    for measure, (by_system, lower_is_better, _) in measures.items():
         for a, b in PAIRS:
             if a in by_system and b in by_system:
                 result = compare(by_system[a], by_system[b], lower_is_better)
@@ -567,7 +567,7 @@ def paired_comparisons(measures: dict) -> dict:
     return table
 
 
-def paired_markdown(comparisons: dict) -> str:
+def paired_markdown(comparisons: dict, measures: dict) -> str:
     if not comparisons:
         return ""
     lines = ["### Paired by seed", "",
@@ -577,8 +577,8 @@ def paired_markdown(comparisons: dict) -> str:
              "| measure | a vs b | seeds | a - b, mean ± std | a ahead / b ahead | p |",
              "|---|---|---:|---:|---:|---:|"]
     for measure, by_pair in comparisons.items():
+        digits = measures[measure][2]
         for pair, r in by_pair.items():
-            digits = 3 if "probe" in measure else 1
             lines.append(f"| {measure} | {pair} | {r['seeds']} | "
                          f"{r['mean_difference']:+.{digits}f} ± {r['std_difference']:.{digits}f} | "
                          f"{r['a_ahead']} / {r['b_ahead']} | {r['p_value']:.3f} |")
@@ -701,11 +701,12 @@ def report(args, job_seconds: dict, pretrained: list[str], lm: Path | None) -> i
     decodes = collect_decodes(args, decoders)
     quality = collect_label_quality(args)
     curves = collect_curves(args, pretrained)
-    paired = paired_comparisons(paired_measures(quality, decodes, decoders))
+    measures = paired_measures(quality, decodes, decoders)
+    paired = paired_comparisons(measures)
     summary = (f"## {args.preset}: {args.pretrain_updates} pretraining updates, "
                f"{args.finetune_updates} fine-tuning updates, seeds {args.seeds}\n\n"
                + label_quality_markdown(quality) + "\n" + curves_markdown(curves) + "\n"
-               + decode_markdown(decodes, args, decoders) + paired_markdown(paired))
+               + decode_markdown(decodes, args, decoders) + paired_markdown(paired, measures))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "table.md").write_text(summary)
     (args.out / "results.json").write_text(json.dumps({

@@ -131,9 +131,9 @@ def test_paired_report_compares_each_method_with_the_next_simpler_one():
     assert list(table["LER, finetune_10min, greedy, test_real"]) == ["birq vs bestrq"]
     ler = table["LER, finetune_10min, greedy, test_real"]["birq vs bestrq"]
     assert (ler["a_ahead"], ler["b_ahead"]) == (1, 1)
-    text = quality.paired_markdown(table)
+    text = quality.paired_markdown(table, measures)
     assert ("| best-layer probe over folds, test_real | birq vs bestrq | 2 | +0.015 ± 0.007 |"
             in text)
     assert ("| LER, finetune_10min, greedy, test_real | birq vs bestrq | 2 | +0.2 ± 1.1 | 1 / 1 |"
             in text)
-    assert quality.paired_markdown({}) == ""
+    assert quality.paired_markdown({}, measures) == ""
