@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# the exact test builds every sign pattern: 2**16 x 16 signs (1 MiB as int8) at most
+# the exact test builds every sign pattern at once: at most 2**16 patterns of 16 signs
 MAX_EXACT_SEEDS = 16
 # means closer than this are ties (floating point sums of the same numbers in another order)
 TIE_TOLERANCE = 1e-9
