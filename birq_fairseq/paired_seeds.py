@@ -58,13 +58,12 @@ def compare(a: list[float | None], b: list[float | None],
         return None
     differences = np.array([x - y for x, y in pairs], dtype=np.float64)
     better = -differences if lower_is_better else differences
-    ties = int(np.sum(np.abs(differences) <= TIE_TOLERANCE))
     return PairedComparison(
         seeds=len(pairs),
         mean_difference=float(differences.mean()),
         std_difference=float(differences.std(ddof=1)),
         a_ahead=int(np.sum(better > TIE_TOLERANCE)),
         b_ahead=int(np.sum(better < -TIE_TOLERANCE)),
-        ties=ties,
+        ties=int(np.sum(np.abs(differences) <= TIE_TOLERANCE)),
         p_value=sign_flip_p_value(differences),
     )

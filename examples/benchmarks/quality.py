@@ -41,6 +41,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 
@@ -563,7 +564,7 @@ def paired_comparisons(measures: dict) -> dict:
             if a in by_system and b in by_system:
                 result = compare(by_system[a], by_system[b], lower_is_better)
                 if result is not None:
-                    table.setdefault(measure, {})[f"{a} vs {b}"] = vars(result)
+                    table.setdefault(measure, {})[f"{a} vs {b}"] = asdict(result)
     return table
 
 
