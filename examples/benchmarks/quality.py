@@ -23,7 +23,8 @@ where the gap between two means exceeds their two std added), ``results.json`` a
 thread each, ``--jobs`` at a time, each evaluation as soon as the encoder it needs is saved
 (``job_pipeline.py``); a rerun resumes unfinished runs (fairseq restores
 ``checkpoint_last.pt``) and keeps finished scores. ``results.json`` keeps each job's wall
-seconds.
+seconds. ``--baseline DIR`` pairs each system, seed by seed, with the same system of another
+finished folder: a variant (an override) against the runs it changes.
 
 Presets: ``demo`` (the demo corpus, ``make demo-corpus``; 300 updates), ``study`` (the
 study corpus, ``make study-corpus``: 14 h unlabelled, 10-minute English labels; see
@@ -348,8 +349,8 @@ def layer_k_summary(report: dict) -> dict:
 
 
 def collect_label_quality(args) -> dict:
-    """{system: {number: [value per seed]}} (lists per layer become lists of lists); the
-    layer-k check's numbers under "layer_k", per split."""
+    """{system: {number: [value per seed scored]}} (lists per layer become lists of lists),
+    the seeds scored under "seeds"; the layer-k check's numbers under "layer_k", per split."""
     def append(numbers: dict, summary: dict) -> None:
         for key, value in summary.items():
             numbers.setdefault(key, []).append(value)
@@ -360,7 +361,7 @@ def collect_label_quality(args) -> dict:
             report = label_quality_json(args, system, seed)
             if report.exists():
                 append(table.setdefault(system, {}),
-                       label_quality_summary(json.loads(report.read_text())))
+                       {"seeds": seed, **label_quality_summary(json.loads(report.read_text()))})
             for split in layer_k_splits(args):
                 layer_k = layer_k_json(args, system, seed, split)
                 if layer_k.exists():
@@ -537,41 +538,80 @@ def layer_k_markdown(table: dict, split: str) -> str:
 PAIRS = (("birq", "bestrq"), ("bestrq", "scratch"), ("birq", "scratch"))
 
 
-def paired_measures(quality: dict, decodes: dict, decoders: list[str]) -> dict:
-    """{measure: ({system: [value per seed]}, lower_is_better, digits)}: the frozen probe
-    (over folds where scored) and every letter error rate, the measures the issue judges by."""
+def paired_measures(quality: dict, decodes: dict, decoders: list[str], seeds: list[int]) -> dict:
+    """{measure: ({system: {seed: value}}, lower_is_better, digits)}: the frozen probe (over
+    folds where scored) and every letter error rate, the measures the issue judges by, keyed
+    by seed so that a seed one system lacks pairs with nothing."""
     measures = {}
     folds = all("best_probe_cv" in n for n in quality.values())
     probe, title = (("best_probe_cv", "best-layer probe over folds") if folds
                     else ("best_probe", "best-layer probe"))
     if quality:
         measures[f"{title}, {PROBE_SPLIT}"] = (
-            {s: n[probe] for s, n in quality.items() if probe in n}, False, 3)
+            {s: dict(zip(scored_seeds(s, n, seeds), n[probe], strict=True))
+             for s, n in quality.items() if probe in n}, False, 3)
     for labelled, by_metric in decodes.items():
         for decoder in decoders:
             for split in next(iter(by_metric["ler"].values()))[decoder]:
                 measures[f"LER, {labelled}, {decoder}, {split}"] = (
-                    {s: d[decoder][split] for s, d in by_metric["ler"].items()}, True, 1)
+                    {s: {seed: v for seed, v in zip(seeds, d[decoder][split], strict=True)
+                         if v is not None}
+                     for s, d in by_metric["ler"].items()}, True, 1)
     return measures
 
 
-def paired_comparisons(measures: dict) -> dict:
-    """{measure: {"a vs b": PairedComparison as a dict}} for every pair in PAIRS that both
-    have values for at least two common seeds."""
+def scored_seeds(system: str, numbers: dict, seeds: list[int]) -> list[int]:
+    """The seeds a system's label-quality lists hold. Reports written before they named
+    their seeds hold one value per seed of the run, or cannot be paired."""
+    if "seeds" in numbers:
+        return numbers["seeds"]
+    if len(numbers["best_probe"]) != len(seeds):
+        raise ValueError(f"label quality of {system}: {len(numbers['best_probe'])} values for "
+                         f"seeds {seeds} and no seed list; rebuild that results.json with "
+                         f"quality.py --report-only")
+    return seeds
+
+
+def paired_comparisons(measures: dict, pairs=PAIRS) -> dict:
+    """{measure: {"a vs b": PairedComparison as a dict}} for every pair in ``pairs`` that
+    both have values for at least two common seeds."""
     table: dict = {}
     for measure, (by_system, lower_is_better, _) in measures.items():
-        for a, b in PAIRS:
+        for a, b in pairs:
             if a in by_system and b in by_system:
-                result = compare(by_system[a], by_system[b], lower_is_better)
+                common = sorted(by_system[a].keys() & by_system[b].keys())
+                result = compare([by_system[a][seed] for seed in common],
+                                 [by_system[b][seed] for seed in common], lower_is_better)
                 if result is not None:
                     table.setdefault(measure, {})[f"{a} vs {b}"] = asdict(result)
     return table
 
 
-def paired_markdown(comparisons: dict, measures: dict) -> str:
+def baseline_comparisons(measures: dict, baseline: Path) -> tuple[dict, dict]:
+    """Each system of this run against the same system in ``baseline`` (another quality.py
+    folder), seed by seed: how a variant (an override) compares with the runs it changes.
+    Returns the measures with the baseline's systems added as "baseline NAME", and the
+    comparisons."""
+    finished = json.loads((baseline / "results.json").read_text())
+    decodes = finished["decodes"]
+    decoders = [decoder for decoder in DECODERS if all(
+        decoder in by_decoder for by_metric in decodes.values()
+        for by_decoder in by_metric["ler"].values())]
+    theirs = paired_measures(finished["label_quality"], decodes, decoders, finished["seeds"])
+    merged = {}
+    for measure, (by_system, lower_is_better, digits) in measures.items():
+        if measure in theirs:
+            merged[measure] = ({**by_system, **{f"baseline {s}": v
+                                                for s, v in theirs[measure][0].items()}},
+                               lower_is_better, digits)
+    systems = dict.fromkeys(s for by_system, _, _ in measures.values() for s in by_system)
+    return merged, paired_comparisons(merged, [(s, f"baseline {s}") for s in systems])
+
+
+def paired_markdown(comparisons: dict, measures: dict, title: str = "Paired by seed") -> str:
     if not comparisons:
         return ""
-    lines = ["### Paired by seed", "",
+    lines = [f"### {title}", "",
              "Per seed, a - b (the same seed gives both systems the same data order, masks "
              "and fine-tuning); 'ahead': seeds where each is better; p: exact two-sided "
              "sign-flip test of the mean difference (its smallest value is 2 / 2^seeds).", "",
@@ -650,6 +690,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="pretraining configs birq_SUFFIX and bestrq_SUFFIX")
     parser.add_argument("--finetune-config", default="demo", help="config/finetuning/NAME.yaml")
     parser.add_argument("--splits", nargs="+", help="labelled splits to decode")
+    parser.add_argument("--baseline", type=Path,
+                        help="a finished quality.py folder to compare each system with, seed "
+                        "by seed (a variant run with overrides against the runs it changes)")
     args = parser.parse_args(argv)
     preset = PRESETS[args.preset]
     for key in ("data", "labelled", "pretrain_updates", "finetune_updates", "splits", "lm_text",
@@ -664,9 +707,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     args.jobs = args.jobs or 2
     args.out = (args.out or REPO / "results" / args.preset).resolve()
     args.data = args.data.resolve()
+    args.baseline = args.baseline and args.baseline.resolve()
     needed = ["pretrain/train.tsv", args.lm_text if args.lm else None] + [
         f"{labelled}/{split}.tsv"
         for labelled in args.labelled for split in ["train", *args.splits]]
+    if args.baseline and not (args.baseline / "results.json").exists():
+        parser.error(f"--baseline {args.baseline}: no results.json there; run quality.py into "
+                     f"that folder first (--report-only rebuilds it from finished runs)")
     for path in filter(None, needed):
         if not (args.data / path).exists():
             parser.error(f"{args.data / path}: missing; --data needs pretrain/ and the "
@@ -702,12 +749,17 @@ def report(args, job_seconds: dict, pretrained: list[str], lm: Path | None) -> i
     decodes = collect_decodes(args, decoders)
     quality = collect_label_quality(args)
     curves = collect_curves(args, pretrained)
-    measures = paired_measures(quality, decodes, decoders)
+    measures = paired_measures(quality, decodes, decoders, args.seeds)
     paired = paired_comparisons(measures)
+    against_baseline = {}
     summary = (f"## {args.preset}: {args.pretrain_updates} pretraining updates, "
                f"{args.finetune_updates} fine-tuning updates, seeds {args.seeds}\n\n"
                + label_quality_markdown(quality) + "\n" + curves_markdown(curves) + "\n"
                + decode_markdown(decodes, args, decoders) + paired_markdown(paired, measures))
+    if args.baseline:
+        merged, against_baseline = baseline_comparisons(measures, args.baseline)
+        summary += "\n" + paired_markdown(
+            against_baseline, merged, f"Paired by seed against the baseline {args.baseline}")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "table.md").write_text(summary)
     (args.out / "results.json").write_text(json.dumps({
@@ -715,7 +767,9 @@ def report(args, job_seconds: dict, pretrained: list[str], lm: Path | None) -> i
         "finetune_updates": args.finetune_updates, "pretrain_override": args.pretrain_override,
         "birq_override": args.birq_override, "finetune_override": args.finetune_override,
         "job_seconds": job_seconds, "decodes": decodes, "label_quality": quality,
-        "curves": curves, "paired": paired}, indent=1))
+        "curves": curves, "paired": paired,
+        "baseline": str(args.baseline) if args.baseline else None,
+        "paired_baseline": against_baseline}, indent=1))
     for stage, logs in (("pretrain", sorted((args.out / "logs").glob("pretrain_*.log"))),
                         *((labelled, sorted((args.out / "logs" / labelled).glob("finetune_*.log")))
                           for labelled in args.labelled)):

@@ -4,6 +4,7 @@ without training), and lands where the preset says: a wrong key would otherwise 
 once the preset's long runs start (the gpu preset on a lent device)."""
 
 import argparse
+import json
 import subprocess
 import sys
 
@@ -119,7 +120,7 @@ def test_paired_report_compares_each_method_with_the_next_simpler_one():
         "birq": {"greedy": {"test_real": [52.0, 53.0]}},
         "bestrq": {"greedy": {"test_real": [52.5, 52.0]}},
         "scratch": {"greedy": {"test_real": [55.0, None]}}}}}
-    measures = quality.paired_measures(quality_numbers, decodes, ["greedy"])
+    measures = quality.paired_measures(quality_numbers, decodes, ["greedy"], [1, 2])
     assert list(measures) == ["best-layer probe over folds, test_real",
                               "LER, finetune_10min, greedy, test_real"]
     table = quality.paired_comparisons(measures)
@@ -137,3 +138,53 @@ def test_paired_report_compares_each_method_with_the_next_simpler_one():
     assert ("| LER, finetune_10min, greedy, test_real | birq vs bestrq | 2 | +0.2 ± 1.1 | 1 / 1 |"
             in text)
     assert quality.paired_markdown({}, measures) == ""
+
+
+def test_paired_report_pairs_label_quality_by_the_seeds_each_system_scored():
+    """A system whose label quality is missing for a seed pairs with the others on the seeds
+    it has, not on list positions; a report without its seed list pairs only when it has one
+    value per seed."""
+    quality_numbers = {"birq": {"seeds": [1, 3], "best_probe": [0.50, 0.40]},
+                       "bestrq": {"seeds": [1, 2, 3], "best_probe": [0.45, 0.90, 0.44]}}
+    measures = quality.paired_measures(quality_numbers, {}, ["greedy"], [1, 2, 3])
+    probe = measures["best-layer probe, test_real"][0]
+    assert probe == {"birq": {1: 0.50, 3: 0.40}, "bestrq": {1: 0.45, 2: 0.90, 3: 0.44}}
+    pair = quality.paired_comparisons(measures)["best-layer probe, test_real"]["birq vs bestrq"]
+    assert pair["seeds"] == 2
+    assert pair["mean_difference"] == pytest.approx((0.05 - 0.04) / 2)
+    unnamed = {"birq": {"best_probe": [0.5, 0.4]}}
+    with pytest.raises(ValueError, match="2 values for seeds \\[1, 2, 3\\]"):
+        quality.paired_measures(unnamed, {}, ["greedy"], [1, 2, 3])
+
+
+def test_a_variant_is_paired_with_the_same_system_of_a_baseline_folder(tmp_path):
+    """--baseline compares each system of this run with the same system of a finished folder
+    on the seeds both have, and on the decoders both ran (here the baseline has no LM)."""
+    (tmp_path / "results.json").write_text(json.dumps({
+        "seeds": [1, 2, 3, 4],
+        "label_quality": {"bestrq": {"seeds": [1, 2, 3, 4], "best_probe": [0.44, 0.45, 0.43, 0.46]},
+                          "scratch": {"seeds": [1, 2, 3, 4], "best_probe": [0.36] * 4}},
+        "decodes": {"finetune_10min": {"ler": {
+            "bestrq": {"greedy": {"test_real": [53.0, 52.0, 54.0, 50.0]}},
+            "scratch": {"greedy": {"test_real": [56.0] * 4}}}}}}))
+    variant = {"bestrq": {"seeds": [1, 2, 3], "best_probe": [0.46, 0.46, 0.44]}}
+    decodes = {"finetune_10min": {"ler": {"bestrq": {
+        "greedy": {"test_real": [52.0, 51.0, 52.0]}, "lm": {"test_real": [48.0, 47.0, 49.0]}}}}}
+    measures = quality.paired_measures(variant, decodes, ["greedy", "lm"], [1, 2, 3])
+    merged, table = quality.baseline_comparisons(measures, tmp_path)
+    assert list(table) == ["best-layer probe, test_real", "LER, finetune_10min, greedy, test_real"]
+    probe = table["best-layer probe, test_real"]
+    assert list(probe) == ["bestrq vs baseline bestrq"]  # scratch did not run in the variant
+    assert probe["bestrq vs baseline bestrq"]["seeds"] == 3
+    assert probe["bestrq vs baseline bestrq"]["mean_difference"] == pytest.approx(0.04 / 3)
+    ler = table["LER, finetune_10min, greedy, test_real"]["bestrq vs baseline bestrq"]
+    assert (ler["a_ahead"], ler["b_ahead"], ler["mean_difference"]) == (3, 0, pytest.approx(-4 / 3))
+    text = quality.paired_markdown(table, merged, "Paired by seed against the baseline B")
+    assert text.startswith("### Paired by seed against the baseline B")
+    assert "| bestrq vs baseline bestrq | 3 | -1.3 ± 0.6 | 3 / 0 |" in text
+
+
+def test_a_baseline_folder_without_results_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        quality.parse_args(["--preset", "demo", "--baseline", str(tmp_path)])
+    assert f"--baseline {tmp_path}: no results.json there" in capsys.readouterr().err
