@@ -350,7 +350,8 @@ def layer_k_summary(report: dict) -> dict:
 
 def collect_label_quality(args) -> dict:
     """{system: {number: [value per seed scored]}} (lists per layer become lists of lists),
-    the seeds scored under "seeds"; the layer-k check's numbers under "layer_k", per split."""
+    the seeds whose label quality was scored under "seeds" (the layer-k check's numbers, under
+    "layer_k" per split, are kept for their means only)."""
     def append(numbers: dict, summary: dict) -> None:
         for key, value in summary.items():
             numbers.setdefault(key, []).append(value)
@@ -368,6 +369,11 @@ def collect_label_quality(args) -> dict:
                     append(table.setdefault(system, {}).setdefault("layer_k", {})
                            .setdefault(split, {}),
                            layer_k_summary(json.loads(layer_k.read_text())))
+    for numbers in table.values():
+        if len(numbers.get("best_probe_cv", [])) != len(numbers.get("seeds", [])):
+            # some reports were scored without --probe-folds: the single-split probe only
+            numbers.pop("best_probe_cv", None)
+            numbers.pop("layer_probe_cv", None)
     return table
 
 
@@ -420,19 +426,20 @@ def ranking(by_system: dict[str, list[float]], lower_is_better: bool = True) -> 
     """The systems ordered by mean, best first, with '<' (or '>') where the gap between
     neighbours exceeds both their sample std added and '~' where it does not; then, in
     brackets, the pairs further apart whose gap exceeds it although the chain shows '~'
-    between them (a ~ b ~ c can hide a < c)."""
-    stats = sorted(((mean_std(v), s) for s, v in by_system.items() if None not in v),
+    between them (a ~ b ~ c can hide a < c). A system with one seed has no spread, and no
+    gap to it is called clear."""
+    stats = sorted(((mean_std(v), s, len(v)) for s, v in by_system.items() if None not in v),
                    key=lambda item: item[0][0], reverse=not lower_is_better)
     if not stats:
         return "-"
     sign = f" {'<' if lower_is_better else '>'} "
 
     def clear(a, b) -> bool:
-        return abs(a[0][0] - b[0][0]) > a[0][1] + b[0][1]
+        return min(a[2], b[2]) > 1 and abs(a[0][0] - b[0][0]) > a[0][1] + b[0][1]
 
     steps = [clear(a, b) for a, b in zip(stats, stats[1:])]
     text = stats[0][1] + "".join((sign if step else " ~ ") + system
-                                 for step, (_, system) in zip(steps, stats[1:]))
+                                 for step, (_, system, _) in zip(steps, stats[1:]))
     hidden = [f"{stats[i][1]}{sign}{stats[j][1]}" for i in range(len(stats))
               for j in range(i + 2, len(stats))
               if not any(steps[i:j]) and clear(stats[i], stats[j])]
@@ -487,11 +494,13 @@ def label_quality_markdown(table: dict) -> str:
     columns = [f"layer {i} {titles[key]}" for key in per_layer_keys for i in range(1, layers + 1)]
     columns += [titles[key] for key in summary_keys]
     lines = [f"### Label quality and frozen-layer probes ({PROBE_SPLIT})", "",
-             "| system | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
+             "| system | seeds | " + " | ".join(columns) + " |",
+             "|---|---|" + "---:|" * len(columns)]
     for system, numbers in table.items():
         per_layer = [_cell([seed[i] for seed in numbers[key]], 3)
                      for key in per_layer_keys for i in range(layers)]
-        lines.append(f"| {system} | " + " | ".join(per_layer) + " | "
+        seeds = " ".join(map(str, numbers.get("seeds", [])))
+        lines.append(f"| {system} | {seeds} | " + " | ".join(per_layer) + " | "
                      + " | ".join(_cell(numbers.get(key, []), 3) for key in summary_keys)
                      + " |")
     lines += ["", "Order (best first; '>': gap larger than both std added, '~': within):",
@@ -538,12 +547,16 @@ def layer_k_markdown(table: dict, split: str) -> str:
 PAIRS = (("birq", "bestrq"), ("bestrq", "scratch"), ("birq", "scratch"))
 
 
-def paired_measures(quality: dict, decodes: dict, decoders: list[str], seeds: list[int]) -> dict:
+def paired_measures(quality: dict, decodes: dict, decoders: list[str], seeds: list[int],
+                    folds: bool | None = None) -> dict:
     """{measure: ({system: {seed: value}}, lower_is_better, digits)}: the frozen probe (over
-    folds where scored) and every letter error rate, the measures the issue judges by, keyed
-    by seed so that a seed one system lacks pairs with nothing."""
+    folds where every report scored them, or where ``folds`` asks and they did) and every
+    letter error rate, the measures the issue judges by, keyed by seed so that a seed one
+    system lacks pairs with nothing."""
     measures = {}
-    folds = all("best_probe_cv" in n for n in quality.values())
+    scored = all(len(n.get("best_probe_cv", [])) == len(n["best_probe"])
+                 for n in quality.values())
+    folds = scored if folds is None else folds and scored
     probe, title = (("best_probe_cv", "best-layer probe over folds") if folds
                     else ("best_probe", "best-layer probe"))
     if quality:
@@ -597,7 +610,9 @@ def baseline_comparisons(measures: dict, baseline: Path) -> tuple[dict, dict]:
     decoders = [decoder for decoder in DECODERS if all(
         decoder in by_decoder for by_metric in decodes.values()
         for by_decoder in by_metric["ler"].values())]
-    theirs = paired_measures(finished["label_quality"], decodes, decoders, finished["seeds"])
+    folds = any(measure.startswith("best-layer probe over folds") for measure in measures)
+    theirs = paired_measures(finished["label_quality"], decodes, decoders, finished["seeds"],
+                             folds)
     merged = {}
     for measure, (by_system, lower_is_better, digits) in measures.items():
         if measure in theirs:
@@ -606,6 +621,20 @@ def baseline_comparisons(measures: dict, baseline: Path) -> tuple[dict, dict]:
                                lower_is_better, digits)
     systems = dict.fromkeys(s for by_system, _, _ in measures.values() for s in by_system)
     return merged, paired_comparisons(merged, [(s, f"baseline {s}") for s in systems])
+
+
+def baseline_report(measures: dict, baseline: Path) -> tuple[str, dict]:
+    """The "against the baseline" section and its comparisons. A baseline that cannot be
+    paired is said in the section, not fatal: this run's own report is still written."""
+    title = f"Paired by seed against the baseline {baseline}"
+    try:
+        merged, comparisons = baseline_comparisons(measures, baseline)
+    except (ValueError, KeyError) as error:
+        return f"### {title}\n\nNot paired: {error!r}\n", {}
+    unpaired = [measure for measure in measures if measure not in comparisons]
+    note = (f"\nNot paired (absent from the baseline, or under two seeds in common): "
+            f"{'; '.join(unpaired)}.\n" if unpaired else "")
+    return paired_markdown(comparisons, merged, title) + note, comparisons
 
 
 def paired_markdown(comparisons: dict, measures: dict, title: str = "Paired by seed") -> str:
@@ -751,15 +780,14 @@ def report(args, job_seconds: dict, pretrained: list[str], lm: Path | None) -> i
     curves = collect_curves(args, pretrained)
     measures = paired_measures(quality, decodes, decoders, args.seeds)
     paired = paired_comparisons(measures)
-    against_baseline = {}
     summary = (f"## {args.preset}: {args.pretrain_updates} pretraining updates, "
                f"{args.finetune_updates} fine-tuning updates, seeds {args.seeds}\n\n"
                + label_quality_markdown(quality) + "\n" + curves_markdown(curves) + "\n"
                + decode_markdown(decodes, args, decoders) + paired_markdown(paired, measures))
+    against_baseline = {}
     if args.baseline:
-        merged, against_baseline = baseline_comparisons(measures, args.baseline)
-        summary += "\n" + paired_markdown(
-            against_baseline, merged, f"Paired by seed against the baseline {args.baseline}")
+        text, against_baseline = baseline_report(measures, args.baseline)
+        summary += "\n" + text
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "table.md").write_text(summary)
     (args.out / "results.json").write_text(json.dumps({

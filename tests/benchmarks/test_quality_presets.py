@@ -108,6 +108,8 @@ def test_ranking_names_the_clear_gaps_that_the_chain_hides():
     assert quality.ranking(shown) == "a < b < c"
     assert quality.ranking(shown, lower_is_better=False) == "c > b > a"
     assert quality.ranking({"a": [1.0, 2.0], "b": [1.5, 2.5]}) == "a ~ b"
+    # one seed has no spread: no gap to it is clear, however large
+    assert quality.ranking({"a": [1.0], "b": [5.0, 5.1]}) == "a ~ b"
 
 
 def test_paired_report_compares_each_method_with_the_next_simpler_one():
@@ -188,3 +190,19 @@ def test_a_baseline_folder_without_results_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit):
         quality.parse_args(["--preset", "demo", "--baseline", str(tmp_path)])
     assert f"--baseline {tmp_path}: no results.json there" in capsys.readouterr().err
+
+
+def test_the_probe_over_folds_is_paired_only_where_every_report_scored_folds(tmp_path):
+    """Reports scored without folds beside ones with them: the single-split probe is what
+    pairs, in the run and against a baseline; a baseline that cannot pair is said in the
+    section, and this run's report still comes out."""
+    mixed = {"bestrq": {"seeds": [1, 2, 3], "best_probe": [0.44, 0.45, 0.43],
+                        "best_probe_cv": [0.42, 0.43]}}
+    measures = quality.paired_measures(mixed, {}, ["greedy"], [1, 2, 3])
+    assert list(measures) == ["best-layer probe, test_real"]
+    (tmp_path / "results.json").write_text(json.dumps({
+        "seeds": [1, 2, 3], "decodes": {},
+        "label_quality": {"bestrq": {"best_probe": [0.44, 0.45]}}}))  # old: no seed list
+    text, paired = quality.baseline_report(measures, tmp_path)
+    assert paired == {}
+    assert "Not paired: ValueError('label quality of bestrq: 2 values" in text
