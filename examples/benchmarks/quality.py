@@ -630,7 +630,7 @@ def baseline_report(measures: dict, baseline: Path) -> tuple[str, dict]:
     try:
         merged, comparisons = baseline_comparisons(measures, baseline)
     except (ValueError, KeyError) as error:
-        return f"### {title}\n\nNot paired: {error!r}\n", {}
+        return f"\n### {title}\n\nNot paired: {error!r}\n", {}
     unpaired = [measure for measure in measures if measure not in comparisons]
     note = (f"\nNot paired (absent from the baseline, or under two seeds in common): "
             f"{'; '.join(unpaired)}.\n" if unpaired else "")
@@ -640,7 +640,7 @@ def baseline_report(measures: dict, baseline: Path) -> tuple[str, dict]:
 def paired_markdown(comparisons: dict, measures: dict, title: str = "Paired by seed") -> str:
     if not comparisons:
         return ""
-    lines = [f"### {title}", "",
+    lines = ["", f"### {title}", "",
              "Per seed, a - b (the same seed gives both systems the same data order, masks "
              "and fine-tuning); 'ahead': seeds where each is better; p: exact two-sided "
              "sign-flip test of the mean difference (its smallest value is 2 / 2^seeds).", "",
@@ -787,7 +787,7 @@ def report(args, job_seconds: dict, pretrained: list[str], lm: Path | None) -> i
     against_baseline = {}
     if args.baseline:
         text, against_baseline = baseline_report(measures, args.baseline)
-        summary += "\n" + text
+        summary += text
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "table.md").write_text(summary)
     (args.out / "results.json").write_text(json.dumps({

@@ -182,7 +182,7 @@ def test_a_variant_is_paired_with_the_same_system_of_a_baseline_folder(tmp_path)
     ler = table["LER, finetune_10min, greedy, test_real"]["bestrq vs baseline bestrq"]
     assert (ler["a_ahead"], ler["b_ahead"], ler["mean_difference"]) == (3, 0, pytest.approx(-4 / 3))
     text = quality.paired_markdown(table, merged, "Paired by seed against the baseline B")
-    assert text.startswith("### Paired by seed against the baseline B")
+    assert text.startswith("\n### Paired by seed against the baseline B\n")
     assert "| bestrq vs baseline bestrq | 3 | -1.3 ± 0.6 | 3 / 0 |" in text
 
 
