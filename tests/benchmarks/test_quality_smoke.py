@@ -73,9 +73,10 @@ def test_quality_benchmark_writes_table_results_and_plots(tiny_corpus, tmp_path)
         assert f"### Layer-k labels against the anchors ({split}; quantizer_variants)" in table
     assert "- bestrq, PNMI excess: " in table and "- birq, held-out accuracy: " in table
     assert "best-layer probe:" in table and "Collapse warnings per seed: bestrq 0;" in table
-    # One row per system in the label-quality table (its cells start with the layer PNMI
+    # One row per system in the label-quality table (the seeds scored, then the layer PNMI
     # means) and one in each split's layer-k table.
-    assert len([line for line in table.splitlines() if line.startswith("| birq | 0.")]) == 3
+    assert len([line for line in table.splitlines() if line.startswith("| birq | 1 | 0.")]) == 1
+    assert len([line for line in table.splitlines() if line.startswith("| birq | 0.")]) == 2
     assert (out / "plots" / "pretrain" / "loss_anchor.png").exists()
     assert (out / "plots" / "finetune" / "loss.png").exists()
     assert "| scratch |" in proc.stdout
