@@ -592,9 +592,9 @@ def paired_comparisons(measures: dict, pairs=PAIRS) -> dict:
     for measure, (by_system, lower_is_better, _) in measures.items():
         for a, b in pairs:
             if a in by_system and b in by_system:
-                common = sorted(by_system[a].keys() & by_system[b].keys())
-                result = compare([by_system[a][seed] for seed in common],
-                                 [by_system[b][seed] for seed in common], lower_is_better)
+                seeds = sorted(by_system[a].keys() | by_system[b].keys())
+                result = compare([by_system[a].get(seed) for seed in seeds],  # None: unpaired
+                                 [by_system[b].get(seed) for seed in seeds], lower_is_better)
                 if result is not None:
                     table.setdefault(measure, {})[f"{a} vs {b}"] = asdict(result)
     return table
