@@ -22,7 +22,8 @@ DEMO_LM_OPTIONS := --ctc-decoder beam --lm-path $(DEMO_LM) --lm-weight 0.5 --wor
 	--beam 50
 
 .PHONY: install system-deps test test-fast lint demo demo-corpus demo-pretrain \
-	demo-finetune demo-lm demo-evaluate demo-label-quality study-corpus clean-demo
+	demo-finetune demo-lm demo-evaluate demo-label-quality study-corpus clean-demo \
+	offline-wheels
 
 install: $(INSTALLED)
 
@@ -65,6 +66,12 @@ test-fast: system-deps install
 
 lint: install
 	$(BIN)/ruff check .
+
+# Wheels for a GPU machine without a network (examples/benchmarks/README.md); its Python
+# version in OFFLINE_PYTHON.
+OFFLINE_PYTHON ?= 3.12
+offline-wheels:
+	bash examples/benchmarks/offline_wheels.sh $(OFFLINE_PYTHON) .whl
 
 demo-corpus: system-deps install
 	$(PY) -m birq_fairseq.data.demo_corpus --audio-out data/demo --manifests manifests/demo
