@@ -18,6 +18,11 @@ PYTHON=${PYTHON:-python3}
 OUT_JSON=${OUT_JSON:-gpu_check.json}
 LIMIT_S=540
 
+if ! "$PYTHON" -c "import fairseq, birq_fairseq" 2>/dev/null; then
+    echo "gpu_check: $PYTHON cannot import fairseq and birq_fairseq; fix: install them (README," \
+         "Install), or on a machine without a network source examples/benchmarks/offline_env.sh" >&2
+    exit 1
+fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 timeout "$LIMIT_S" "$PYTHON" examples/benchmarks/train_speed.py \
     --device cuda --dtype bf16 --size base --batch 16 --seconds 15 \

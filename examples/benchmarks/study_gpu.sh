@@ -17,6 +17,11 @@ PYTHON=${PYTHON:-python3}
 OUT=${OUT:-results/gpu}
 LIMIT_S=${LIMIT_S:-480}
 
+if ! "$PYTHON" -c "import fairseq, birq_fairseq" 2>/dev/null; then
+    echo "study_gpu: $PYTHON cannot import fairseq and birq_fairseq; fix: install them (README," \
+         "Install), or on a machine without a network source examples/benchmarks/offline_env.sh" >&2
+    exit 1
+fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 if [ ! -f data/study/manifests/pretrain/train.tsv ]; then
     "$PYTHON" -m birq_fairseq.data.study_corpus --out data/study

@@ -89,3 +89,17 @@ def test_wheels_for_another_python_are_for_that_python(tmp_path):
     assert any(name.startswith("ve_fairseq-") for name in compiled)
     assert compiled and all(f"-{tag}-" in name for name in compiled), compiled
     assert len(list(tmp_path.glob("*.whl"))) == len(pinned_requirements())
+
+
+@pytest.mark.parametrize("script", ["gpu_check.sh", "study_gpu.sh"])
+def test_gpu_scripts_name_the_fix_when_fairseq_cannot_load(script, tmp_path):
+    # An interpreter that cannot import anything: the script stops before the GPU work.
+    no_fairseq = tmp_path / "python"
+    no_fairseq.write_text("#!/bin/sh\nexit 1\n")
+    no_fairseq.chmod(0o755)
+    proc = run_bash(f"bash examples/benchmarks/{script}", PYTHON=str(no_fairseq),
+                    OUT=str(tmp_path / "out"))
+    assert proc.returncode == 1
+    assert "cannot import fairseq and birq_fairseq" in proc.stderr
+    assert "offline_env.sh" in proc.stderr
+    assert not (tmp_path / "out").exists()
