@@ -18,6 +18,8 @@ TOOLS = {
     "birq_fairseq.data.study_corpus": "a >= 10 h pretraining study corpus in restartable "
     "stages: real, synthetic and augmented speech, 10 min / 1 h labelled sets",
     "birq_fairseq.check_data": "check manifests, their audio and their labels before training",
+    "birq_fairseq.data.pack_corpus": "a FLAC or Opus copy of a corpus in parts, for a machine "
+    "its audio cannot reach; --relocate on the far side",
     "birq_fairseq.alignment.align_manifest": "phone alignments (SPLIT.phn) of an English "
     "manifest from its transcripts, with PocketSphinx",
     "birq_fairseq.cpu_ddp": "data-parallel fairseq-hydra-train on several CPU processes",

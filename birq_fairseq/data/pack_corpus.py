@@ -1,0 +1,265 @@
+"""A copy of a manifests folder that can travel where its audio cannot: every file a manifest
+names, re-encoded as FLAC (lossless) or Ogg Opus (lossy, 10-30 times smaller than 16-bit PCM),
+in numbered part folders of at most ``--part-mb`` each, with the manifests rewritten to it and
+every label file beside them copied as it is.
+
+Made for a machine that has no network and takes only so much at a time (an offline GPU
+node): copy ``manifests/`` and the parts over, in as many goes as needed, then run
+``--relocate`` there, which points the manifests at where the copy landed and names any part
+still missing. Sample counts are kept exactly (each encoded file is read back and checked), so
+the manifests' lengths, the label files and phone alignments stay valid.
+
+    python -m birq_fairseq.data.pack_corpus data/study/manifests packed --codec opus
+    python -m birq_fairseq.data.pack_corpus --relocate packed    # on the far side
+"""
+
+import json
+import os
+import shutil
+import sys
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import soundfile as sf
+
+from ..tools import tool_parser
+from .manifests import (
+    MANIFEST_SUFFIX,
+    ManifestError,
+    ManifestLine,
+    format_load_error,
+    parse_manifest,
+    write_manifest,
+)
+
+MODULE = "birq_fairseq.data.pack_corpus"
+MANIFESTS = "manifests"
+PACK_INFO = "pack.json"
+STAGING = ".staging"
+PART_NAME = "part-{:03d}"
+# soundfile format, subtype and file suffix of each codec
+CODECS = {"flac": ("FLAC", "PCM_16", ".flac"), "opus": ("OGG", "OPUS", ".ogg")}
+# Opus's libsndfile setting: 0.9 gave 29.5 kbps (11.5 % of 16-bit PCM) on the study corpus,
+# 1.0 gave 8.7 kbps (3.4 %); FLAC's level only trades time for a few per cent of size.
+DEFAULT_OPUS_LEVEL = 0.9
+
+
+@dataclass(frozen=True)
+class AudioFile:
+    """One audio file that some manifest names: where it is, where its copy goes (relative
+    to the pack, before a part folder is chosen), its length, and the first manifest line
+    naming it (for error messages)."""
+
+    source: Path
+    packed: Path
+    num_samples: int
+    named_at: str
+
+
+def manifest_paths(manifests: Path) -> list[Path]:
+    return sorted(manifests.rglob("*" + MANIFEST_SUFFIX))
+
+
+def read_entries(path: Path, root_may_be_gone: bool = False) -> tuple[str, list[ManifestLine]]:
+    """A manifest's root line and entries, refusing one with any problem, except (with
+    ``root_may_be_gone``) a root that does not exist here: a pack's manifests still name the
+    folder they were written in until ``--relocate`` rewrites it."""
+    parsed = parse_manifest(path)
+    problems = [problem for problem in parsed.problems
+                if not (root_may_be_gone and problem.line == 1 and parsed.header
+                        and "\t" not in parsed.header)]
+    if problems:
+        raise ManifestError(format_load_error(path.parent, path.stem, problems))
+    return parsed.header, parsed.entries
+
+
+def collect_audio(manifests: Path, suffix: str) -> tuple[list[AudioFile], dict]:
+    """Every audio file the manifests under ``manifests`` name, once each, and each
+    manifest's entries as (source path, length). Packed names keep the path below the common
+    root of all manifests, so two manifests' files never collide."""
+    read = {path: read_entries(path) for path in manifest_paths(manifests)}
+    if not read:
+        raise FileNotFoundError(f"{manifests}: no {MANIFEST_SUFFIX} manifests below it; give "
+                                "the folder that holds the splits' manifests")
+    common_root = Path(os.path.commonpath([str(Path(root).resolve()) for root, _ in read.values()]))
+    audio: dict[Path, AudioFile] = {}
+    entries = {}
+    for path, (root, lines) in read.items():
+        entries[path] = []
+        for line, rel_path, num_samples in ((e.line, e.rel_path, e.num_samples) for e in lines):
+            source = (Path(root) / rel_path).resolve()
+            entries[path].append((source, num_samples))
+            if source not in audio:
+                packed = source.relative_to(common_root).with_suffix(suffix)
+                audio[source] = AudioFile(source, packed, num_samples, f"{path}:{line}")
+            elif audio[source].num_samples != num_samples:
+                raise ValueError(f"{path}:{line}: {num_samples} samples, but "
+                                 f"{audio[source].named_at} gives {audio[source].num_samples} "
+                                 f"for the same file {source}; fix: rerun check_data on both")
+    return sorted(audio.values(), key=lambda item: str(item.packed)), entries
+
+
+def encode(item: AudioFile, destination: Path, codec: str, level: float) -> int:
+    """Writes ``item`` to ``destination`` in ``codec``, reads the copy's length back and
+    returns its size in bytes; a file that cannot be read, or whose copy has another length
+    (a sample rate Opus does not take, say), raises naming the manifest line."""
+    file_format, subtype, _ = CODECS[codec]
+    try:
+        audio, rate = sf.read(str(item.source), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, OSError) as error:
+        raise ValueError(f"{item.named_at}: cannot read {item.source}: {error}; fix: run "
+                         f"python -m birq_fairseq.check_data on that manifest") from error
+    if len(audio) != item.num_samples:
+        raise ValueError(f"{item.named_at}: {item.source} has {len(audio)} samples, the "
+                         f"manifest says {item.num_samples}; fix: run check_data on it")
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    temporary = destination.with_name(destination.name + ".tmp")
+    try:
+        sf.write(str(temporary), audio, rate, format=file_format, subtype=subtype,
+                 compression_level=level)
+        copied = sf.info(str(temporary)).frames
+    except (sf.LibsndfileError, RuntimeError) as error:
+        temporary.unlink(missing_ok=True)
+        raise ValueError(f"{item.named_at}: cannot write {item.source} as {codec} at "
+                         f"{rate} Hz: {error}; fix: resample to 16 kHz first, or use "
+                         f"--codec flac") from error
+    if copied != item.num_samples:
+        temporary.unlink(missing_ok=True)
+        raise ValueError(f"{item.named_at}: the {codec} copy of {item.source} has {copied} "
+                         f"samples, not {item.num_samples}; fix: use --codec flac")
+    os.replace(temporary, destination)
+    return destination.stat().st_size
+
+
+def _encode_job(job: tuple[AudioFile, Path, str, float]) -> int:
+    return encode(*job)
+
+
+def assign_parts(sizes: Iterable[tuple[AudioFile, int]], part_bytes: int) -> dict[Path, str]:
+    """Packed name -> part folder, filling parts in name order up to ``part_bytes`` each (a
+    file larger than that gets a part of its own)."""
+    parts, part, filled = {}, 0, 0
+    for item, size in sizes:
+        if filled and filled + size > part_bytes:
+            part, filled = part + 1, 0
+        parts[item.packed] = PART_NAME.format(part)
+        filled += size
+    return parts
+
+
+def pack(manifests: Path, out: Path, codec: str, level: float, part_mb: float,
+         workers: int) -> dict:
+    """Encodes, splits into parts and writes ``out/manifests`` and ``out/pack.json``. Files
+    already encoded by an interrupted run (in ``out/.staging``) are kept."""
+    manifests, out = manifests.resolve(), out.resolve()
+    suffix = CODECS[codec][2]
+    audio, entries = collect_audio(manifests, suffix)
+    staging = out / STAGING
+    jobs = [(item, staging / item.packed, codec, level) for item in audio
+            if not (staging / item.packed).exists()]
+    with ProcessPoolExecutor(max(1, workers)) as pool:
+        for _ in pool.map(_encode_job, jobs, chunksize=16):
+            pass
+    sizes = [(item, (staging / item.packed).stat().st_size) for item in audio]
+    parts = assign_parts(sizes, int(part_mb * 2**20))
+    for item in audio:
+        destination = out / parts[item.packed] / item.packed
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / item.packed, destination)
+    shutil.rmtree(staging)
+    packed_name = {item.source: Path(parts[item.packed]) / item.packed for item in audio}
+    for manifest in manifest_paths(manifests):
+        target = out / MANIFESTS / manifest.relative_to(manifests)
+        write_manifest(target, out, ((packed_name[source], num_samples)
+                                     for source, num_samples in entries[manifest]))
+    for label in manifests.rglob("*"):  # transcripts, alignments, dictionaries
+        if label.is_file() and label.suffix != MANIFEST_SUFFIX:
+            target = out / MANIFESTS / label.relative_to(manifests)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(label, target)
+    part_sizes: dict[str, list[int]] = {}
+    for item, size in sizes:
+        part_sizes.setdefault(parts[item.packed], []).append(size)
+    info = {"codec": codec, "level": level, "source": str(manifests), "files": len(audio),
+            "source_bytes": sum(item.source.stat().st_size for item in audio),
+            "parts": {name: {"files": len(values), "bytes": sum(values)}
+                      for name, values in sorted(part_sizes.items())}}
+    (out / PACK_INFO).write_text(json.dumps(info, indent=1))
+    return info
+
+
+def relocate(out: Path) -> int:
+    """Points every manifest under ``out/manifests`` at ``out`` as it is now, and names the
+    part folders that are still missing, with the count of files each holds."""
+    out = out.resolve()
+    if not (out / PACK_INFO).is_file():
+        raise FileNotFoundError(f"{out}: no {PACK_INFO}; give the folder that pack_corpus "
+                                "wrote (its manifests/, part-* folders and pack.json)")
+    expected = json.loads((out / PACK_INFO).read_text())["parts"]
+    missing = {name: meta["files"] for name, meta in expected.items()
+               if not (out / name).is_dir()}
+    if missing:
+        listed = ", ".join(f"{name} ({files} files)" for name, files in missing.items())
+        raise FileNotFoundError(f"{out}: parts missing: {listed}; fix: copy them there, "
+                                "then run --relocate again")
+    count = 0
+    for manifest in manifest_paths(out / MANIFESTS):
+        _, lines = read_entries(manifest, root_may_be_gone=True)
+        absent = [entry for entry in lines if not (out / entry.rel_path).is_file()]
+        if absent:
+            raise FileNotFoundError(f"{manifest}:{absent[0].line}: {absent[0].rel_path} is "
+                                    f"not below {out} ({len(absent)} files of this manifest "
+                                    "are missing); fix: copy that part again")
+        write_manifest(manifest, out, ((entry.rel_path, entry.num_samples) for entry in lines))
+        count += 1
+    return count
+
+
+def main(argv=None) -> int:
+    parser = tool_parser(MODULE, __doc__)
+    parser.add_argument("manifests", nargs="?", type=Path,
+                        help="folder of the manifests to pack (searched recursively)")
+    parser.add_argument("out", nargs="?", type=Path, help="the pack's folder")
+    parser.add_argument("--codec", choices=sorted(CODECS), default="flac",
+                        help="flac: lossless, about half of 16-bit PCM; opus: lossy, see "
+                        "--level")
+    parser.add_argument("--level", type=float, default=None,
+                        help="libsndfile compression level in [0, 1] (default: "
+                        f"{DEFAULT_OPUS_LEVEL} for opus, 0.5 for flac); for opus higher is "
+                        "smaller and lossier")
+    parser.add_argument("--part-mb", type=float, default=40.0,
+                        help="most MiB of audio per part folder (default 40)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="encoding processes (default: one per core)")
+    parser.add_argument("--relocate", type=Path, metavar="PACK",
+                        help="on the far side, instead of packing: point the manifests under "
+                        "PACK/manifests at PACK and check that every part arrived")
+    args = parser.parse_args(argv)
+    try:
+        if args.relocate:
+            count = relocate(args.relocate)
+            print(f"{count} manifests now point at {args.relocate.resolve()}")
+            return 0
+        if args.out is None:
+            parser.error("give MANIFESTS and OUT (or --relocate PACK)")
+        level = args.level if args.level is not None else (
+            DEFAULT_OPUS_LEVEL if args.codec == "opus" else 0.5)
+        if not 0.0 <= level <= 1.0:
+            parser.error(f"--level {level}: give a value in [0, 1]")
+        info = pack(args.manifests, args.out, args.codec, level, args.part_mb, args.workers)
+    except (FileNotFoundError, ValueError) as error:  # ManifestError is a ValueError
+        print(f"pack_corpus: {error}", file=sys.stderr)
+        return 1
+    total = sum(part["bytes"] for part in info["parts"].values())
+    print(f"{info['files']} files, {info['source_bytes'] / 2**20:.1f} MiB -> "
+          f"{total / 2**20:.1f} MiB of {info['codec']} in {len(info['parts'])} parts under "
+          f"{args.out}; manifests in {args.out / MANIFESTS}")
+    for name, part in info["parts"].items():
+        print(f"  {name}: {part['files']} files, {part['bytes'] / 2**20:.1f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
