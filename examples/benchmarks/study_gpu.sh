@@ -9,7 +9,8 @@
 #   bash examples/benchmarks/study_gpu.sh [extra quality.py options, e.g. --lm]
 #
 # Environment: PYTHON (default python3, with CUDA torch, fairseq and birq-fairseq installed),
-# OUT (default results/gpu), LIMIT_S (default 480).
+# OUT (default results/gpu), LIMIT_S (default 480), DATA (default data/study/manifests, built
+# if missing; or a copy made by python -m birq_fairseq.data.pack_corpus, relocated there).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -23,12 +24,19 @@ if ! "$PYTHON" -c "import fairseq, birq_fairseq" 2>/dev/null; then
     exit 1
 fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
-if [ ! -f data/study/manifests/pretrain/train.tsv ]; then
+if [ -n "${DATA:-}" ]; then
+    if [ ! -f "$DATA/pretrain/train.tsv" ]; then
+        echo "study_gpu: DATA=$DATA holds no pretrain/train.tsv; fix: point it at a study" \
+             "manifests folder (of pack_corpus: PACK/manifests, after --relocate PACK)" >&2
+        exit 1
+    fi
+elif [ ! -f data/study/manifests/pretrain/train.tsv ]; then
     "$PYTHON" -m birq_fairseq.data.study_corpus --out data/study
 fi
 start=$(date +%s)
 status=0
-timeout "$LIMIT_S" "$PYTHON" examples/benchmarks/quality.py --preset gpu --out "$OUT" "$@" \
+timeout "$LIMIT_S" "$PYTHON" examples/benchmarks/quality.py --preset gpu --out "$OUT" \
+    ${DATA:+--data "$DATA"} "$@" \
     || status=$?
 echo "study_gpu: $(( $(date +%s) - start )) s of ${LIMIT_S} s (exit ${status}); table: ${OUT}/table.md"
 exit "$status"

@@ -103,3 +103,12 @@ def test_gpu_scripts_name_the_fix_when_fairseq_cannot_load(script, tmp_path):
     assert "cannot import fairseq and birq_fairseq" in proc.stderr
     assert "offline_env.sh" in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_study_gpu_refuses_a_data_folder_without_the_pretraining_manifest(tmp_path):
+    proc = run_bash("bash examples/benchmarks/study_gpu.sh", DATA=str(tmp_path),
+                    OUT=str(tmp_path / "out"))
+    assert proc.returncode == 1
+    assert f"DATA={tmp_path} holds no pretrain/train.tsv" in proc.stderr
+    assert "pack_corpus" in proc.stderr
+    assert not (tmp_path / "out").exists()
