@@ -223,7 +223,7 @@ def main(argv=None) -> int:
                         help="folder of the manifests to pack (searched recursively)")
     parser.add_argument("out", nargs="?", type=Path, help="the pack's folder")
     parser.add_argument("--codec", choices=sorted(CODECS), default="flac",
-                        help="flac: lossless, about half of 16-bit PCM; opus: lossy, see "
+                        help="flac: lossless, about 60 %% of 16-bit PCM; opus: lossy, see "
                         "--level")
     parser.add_argument("--level", type=float, default=None,
                         help="libsndfile compression level in [0, 1] (default: "
