@@ -1,7 +1,7 @@
 """A copy of a manifests folder that can travel where its audio cannot: every file a manifest
-names, re-encoded as FLAC (lossless) or Ogg Opus (lossy, 10-30 times smaller than 16-bit PCM),
-in numbered part folders of at most ``--part-mb`` each, with the manifests rewritten to it and
-every label file beside them copied as it is.
+names, re-encoded as FLAC (lossless, about 60 % of 16-bit PCM) or Ogg Opus (lossy, 9-30 times
+smaller by its level), in numbered part folders of at most ``--part-mb`` each, with the
+manifests rewritten to it and every label file beside them copied as it is.
 
 Made for a machine that has no network and takes only so much at a time (an offline GPU
 node): copy ``manifests/`` and the parts over, in as many goes as needed, then run
