@@ -18,7 +18,8 @@ import os
 import shutil
 import sys
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from .manifests import (
     ManifestLine,
     format_load_error,
     parse_manifest,
+    write_lines_atomically,
     write_manifest,
 )
 
@@ -38,12 +40,16 @@ MODULE = "birq_fairseq.data.pack_corpus"
 MANIFESTS = "manifests"
 PACK_INFO = "pack.json"
 STAGING = ".staging"
+STAGING_SETTINGS = "settings.json"
 PART_NAME = "part-{:03d}"
-# soundfile format, subtype and file suffix of each codec
-CODECS = {"flac": ("FLAC", "PCM_16", ".flac"), "opus": ("OGG", "OPUS", ".ogg")}
+PART_GLOB = "part-*"
+# soundfile format and file suffix of each codec
+CODECS = {"flac": ("FLAC", ".flac"), "opus": ("OGG", ".ogg")}
+# The integer sample formats FLAC holds exactly; a float source would be rounded.
+FLAC_LOSSLESS_SUBTYPES = ("PCM_S8", "PCM_16", "PCM_24")
 # Opus's libsndfile setting: 0.9 gave 29.5 kbps (11.5 % of 16-bit PCM) on the study corpus,
 # 1.0 gave 8.7 kbps (3.4 %); FLAC's level only trades time for a few per cent of size.
-DEFAULT_OPUS_LEVEL = 0.9
+DEFAULT_LEVELS = {"opus": 0.9, "flac": 0.5}
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,7 @@ class AudioFile:
 
 
 def manifest_paths(manifests: Path) -> list[Path]:
+    """Every manifest below ``manifests``, in a fixed order (parts are filled in it)."""
     return sorted(manifests.rglob("*" + MANIFEST_SUFFIX))
 
 
@@ -77,36 +84,55 @@ def read_entries(path: Path, root_may_be_gone: bool = False) -> tuple[str, list[
 
 def collect_audio(manifests: Path, suffix: str) -> tuple[list[AudioFile], dict]:
     """Every audio file the manifests under ``manifests`` name, once each, and each
-    manifest's entries as (source path, length). Packed names keep the path below the common
-    root of all manifests, so two manifests' files never collide."""
+    manifest's entries as (source path, length). Packed names keep each file's path below
+    the common folder of all of them (paths are normalised, links not followed), so files
+    of different manifests never collide; two that would (``a.wav`` beside ``a.flac``) are
+    refused."""
     read = {path: read_entries(path) for path in manifest_paths(manifests)}
     if not read:
         raise FileNotFoundError(f"{manifests}: no {MANIFEST_SUFFIX} manifests below it; give "
                                 "the folder that holds the splits' manifests")
-    common_root = Path(os.path.commonpath([str(Path(root).resolve()) for root, _ in read.values()]))
+    sources = {path: [(entry, Path(os.path.normpath(os.path.abspath(root) + "/"
+                                                     + entry.rel_path)))
+                      for entry in lines]
+               for path, (root, lines) in read.items()}
+    every_source = [str(source) for pairs in sources.values() for _, source in pairs]
+    common = Path(os.path.commonpath(every_source)) if every_source else manifests
+    if len(set(every_source)) == 1:
+        common = common.parent
     audio: dict[Path, AudioFile] = {}
+    packed_by: dict[Path, AudioFile] = {}
     entries = {}
-    for path, (root, lines) in read.items():
+    for path, pairs in sources.items():
         entries[path] = []
-        for line, rel_path, num_samples in ((e.line, e.rel_path, e.num_samples) for e in lines):
-            source = (Path(root) / rel_path).resolve()
-            entries[path].append((source, num_samples))
-            if source not in audio:
-                packed = source.relative_to(common_root).with_suffix(suffix)
-                audio[source] = AudioFile(source, packed, num_samples, f"{path}:{line}")
-            elif audio[source].num_samples != num_samples:
-                raise ValueError(f"{path}:{line}: {num_samples} samples, but "
-                                 f"{audio[source].named_at} gives {audio[source].num_samples} "
-                                 f"for the same file {source}; fix: rerun check_data on both")
+        for entry, source in pairs:
+            where = f"{path}:{entry.line}"
+            entries[path].append((source, entry.num_samples))
+            if source in audio:
+                if audio[source].num_samples != entry.num_samples:
+                    raise ValueError(f"{where}: {entry.num_samples} samples, but "
+                                     f"{audio[source].named_at} gives "
+                                     f"{audio[source].num_samples} for the same file {source}; "
+                                     "fix: rerun check_data on both")
+                continue
+            packed = source.relative_to(common).with_suffix(suffix)
+            if packed in packed_by:
+                raise ValueError(f"{where}: {source} and {packed_by[packed].source} (named at "
+                                 f"{packed_by[packed].named_at}) would both be packed as "
+                                 f"{packed}; fix: rename one of them")
+            audio[source] = packed_by[packed] = AudioFile(source, packed, entry.num_samples,
+                                                          where)
     return sorted(audio.values(), key=lambda item: str(item.packed)), entries
 
 
 def encode(item: AudioFile, destination: Path, codec: str, level: float) -> int:
-    """Writes ``item`` to ``destination`` in ``codec``, reads the copy's length back and
-    returns its size in bytes; a file that cannot be read, or whose copy has another length
-    (a sample rate Opus does not take, say), raises naming the manifest line."""
-    file_format, subtype, _ = CODECS[codec]
+    """Writes ``item`` to ``destination`` in ``codec`` (FLAC in the source's own integer
+    sample format, so that it is lossless), reads the copy's length back and returns its
+    size in bytes; a file that cannot be read or copied exactly raises naming the manifest
+    line."""
+    file_format, _ = CODECS[codec]
     try:
+        subtype = sf.info(str(item.source)).subtype
         audio, rate = sf.read(str(item.source), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError) as error:
         raise ValueError(f"{item.named_at}: cannot read {item.source}: {error}; fix: run "
@@ -114,6 +140,14 @@ def encode(item: AudioFile, destination: Path, codec: str, level: float) -> int:
     if len(audio) != item.num_samples:
         raise ValueError(f"{item.named_at}: {item.source} has {len(audio)} samples, the "
                          f"manifest says {item.num_samples}; fix: run check_data on it")
+    if codec == "flac":
+        subtype = {"PCM_U8": "PCM_S8"}.get(subtype, subtype)  # FLAC has signed 8-bit only
+        if subtype not in FLAC_LOSSLESS_SUBTYPES:
+            raise ValueError(f"{item.named_at}: {item.source} holds {subtype} samples, which "
+                             "FLAC cannot keep exactly; fix: convert it to 16-bit PCM, or "
+                             "use --codec opus")
+    else:
+        subtype = "OPUS"
     destination.parent.mkdir(parents=True, exist_ok=True)
     temporary = destination.with_name(destination.name + ".tmp")
     try:
@@ -123,8 +157,8 @@ def encode(item: AudioFile, destination: Path, codec: str, level: float) -> int:
     except (sf.LibsndfileError, RuntimeError) as error:
         temporary.unlink(missing_ok=True)
         raise ValueError(f"{item.named_at}: cannot write {item.source} as {codec} at "
-                         f"{rate} Hz: {error}; fix: resample to 16 kHz first, or use "
-                         f"--codec flac") from error
+                         f"{rate} Hz: {error}; fix: use --codec flac (Opus takes 8, 12, 16, "
+                         "24 and 48 kHz)") from error
     if copied != item.num_samples:
         temporary.unlink(missing_ok=True)
         raise ValueError(f"{item.named_at}: the {codec} copy of {item.source} has {copied} "
@@ -134,7 +168,21 @@ def encode(item: AudioFile, destination: Path, codec: str, level: float) -> int:
 
 
 def _encode_job(job: tuple[AudioFile, Path, str, float]) -> int:
+    """``encode`` with one picklable argument, for the process pool."""
     return encode(*job)
+
+
+def encode_all(jobs: list[tuple[AudioFile, Path, str, float]], workers: int) -> None:
+    """Encodes on ``workers`` processes and stops at the first failure, cancelling what has
+    not started, so that its message comes at once rather than after the whole corpus."""
+    with ProcessPoolExecutor(max(1, workers)) as pool:
+        futures = [pool.submit(_encode_job, job) for job in jobs]
+        done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        failed = [future for future in done if future.exception() is not None]
+        if failed:
+            for future in pending:
+                future.cancel()
+            raise failed[0].exception()
 
 
 def assign_parts(sizes: Iterable[tuple[AudioFile, int]], part_bytes: int) -> dict[Path, str]:
@@ -149,21 +197,41 @@ def assign_parts(sizes: Iterable[tuple[AudioFile, int]], part_bytes: int) -> dic
     return parts
 
 
+def prepare_staging(out: Path, codec: str, level: float) -> Path:
+    """The folder of encoded files before they are split into parts. An interrupted run's
+    files are kept only when they were made with the same codec and level; an ``out`` that
+    already holds a finished pack is refused rather than mixed into the new one."""
+    finished = [path.name for path in (out / MANIFESTS, out / PACK_INFO) if path.exists()]
+    finished += sorted(path.name for path in out.glob(PART_GLOB))
+    if finished:
+        raise FileExistsError(f"{out} already holds a pack ({', '.join(finished[:4])}); fix: "
+                              "remove it, or choose another OUT")
+    staging = out / STAGING
+    settings = {"codec": codec, "level": level}
+    recorded = staging / STAGING_SETTINGS
+    if staging.exists() and (not recorded.exists()
+                             or json.loads(recorded.read_text()) != settings):
+        shutil.rmtree(staging)  # encoded otherwise: start over
+    staging.mkdir(parents=True, exist_ok=True)
+    write_lines_atomically(recorded, [json.dumps(settings)])
+    return staging
+
+
 def pack(manifests: Path, out: Path, codec: str, level: float, part_mb: float,
          workers: int) -> dict:
-    """Encodes, splits into parts and writes ``out/manifests`` and ``out/pack.json``. Files
-    already encoded by an interrupted run (in ``out/.staging``) are kept."""
+    """Encodes, splits into parts and writes ``out/manifests`` and ``out/pack.json``."""
     manifests, out = manifests.resolve(), out.resolve()
-    suffix = CODECS[codec][2]
-    audio, entries = collect_audio(manifests, suffix)
-    staging = out / STAGING
-    jobs = [(item, staging / item.packed, codec, level) for item in audio
-            if not (staging / item.packed).exists()]
-    with ProcessPoolExecutor(max(1, workers)) as pool:
-        for _ in pool.map(_encode_job, jobs, chunksize=16):
-            pass
+    audio, entries = collect_audio(manifests, CODECS[codec][1])
+    staging = prepare_staging(out, codec, level)
+    encode_all([(item, staging / item.packed, codec, level) for item in audio
+                if not (staging / item.packed).exists()], workers)
     sizes = [(item, (staging / item.packed).stat().st_size) for item in audio]
-    parts = assign_parts(sizes, int(part_mb * 2**20))
+    part_bytes = int(part_mb * 2**20)
+    oversized = [item.named_at for item, size in sizes if size > part_bytes]
+    if oversized:
+        print(f"pack_corpus: {len(oversized)} files are larger than --part-mb {part_mb} alone "
+              f"(first named at {oversized[0]}); each gets a part of its own", file=sys.stderr)
+    parts = assign_parts(sizes, part_bytes)
     for item in audio:
         destination = out / parts[item.packed] / item.packed
         destination.parent.mkdir(parents=True, exist_ok=True)
@@ -186,24 +254,28 @@ def pack(manifests: Path, out: Path, codec: str, level: float, part_mb: float,
             "source_bytes": sum(item.source.stat().st_size for item in audio),
             "parts": {name: {"files": len(values), "bytes": sum(values)}
                       for name, values in sorted(part_sizes.items())}}
-    (out / PACK_INFO).write_text(json.dumps(info, indent=1))
+    write_lines_atomically(out / PACK_INFO, [json.dumps(info, indent=1)])
     return info
 
 
 def relocate(out: Path) -> int:
-    """Points every manifest under ``out/manifests`` at ``out`` as it is now, and names the
-    part folders that are still missing, with the count of files each holds."""
+    """Points every manifest under ``out/manifests`` at ``out`` as it is now, after checking
+    that every part arrived whole (its file count and bytes as packed)."""
     out = out.resolve()
     if not (out / PACK_INFO).is_file():
         raise FileNotFoundError(f"{out}: no {PACK_INFO}; give the folder that pack_corpus "
                                 "wrote (its manifests/, part-* folders and pack.json)")
     expected = json.loads((out / PACK_INFO).read_text())["parts"]
-    missing = {name: meta["files"] for name, meta in expected.items()
-               if not (out / name).is_dir()}
-    if missing:
-        listed = ", ".join(f"{name} ({files} files)" for name, files in missing.items())
-        raise FileNotFoundError(f"{out}: parts missing: {listed}; fix: copy them there, "
-                                "then run --relocate again")
+    problems = []
+    for name, meta in expected.items():
+        files = [path for path in (out / name).rglob("*") if path.is_file()]
+        arrived = (len(files), sum(path.stat().st_size for path in files))
+        if arrived != (meta["files"], meta["bytes"]):
+            problems.append(f"{name} ({arrived[0]} of {meta['files']} files, {arrived[1]} of "
+                            f"{meta['bytes']} bytes)")
+    if problems:
+        raise FileNotFoundError(f"{out}: parts missing or incomplete: {', '.join(problems)}; "
+                                "fix: copy them there again, then run --relocate again")
     count = 0
     for manifest in manifest_paths(out / MANIFESTS):
         _, lines = read_entries(manifest, root_may_be_gone=True)
@@ -218,6 +290,7 @@ def relocate(out: Path) -> int:
 
 
 def main(argv=None) -> int:
+    """Packs MANIFESTS into OUT, or with ``--relocate`` checks and repoints a copied pack."""
     parser = tool_parser(MODULE, __doc__)
     parser.add_argument("manifests", nargs="?", type=Path,
                         help="folder of the manifests to pack (searched recursively)")
@@ -227,8 +300,8 @@ def main(argv=None) -> int:
                         "--level")
     parser.add_argument("--level", type=float, default=None,
                         help="libsndfile compression level in [0, 1] (default: "
-                        f"{DEFAULT_OPUS_LEVEL} for opus, 0.5 for flac); for opus higher is "
-                        "smaller and lossier")
+                        f"{DEFAULT_LEVELS['opus']} for opus, {DEFAULT_LEVELS['flac']} for "
+                        "flac); for opus higher is smaller and lossier")
     parser.add_argument("--part-mb", type=float, default=40.0,
                         help="most MiB of audio per part folder (default 40)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
@@ -244,13 +317,18 @@ def main(argv=None) -> int:
             return 0
         if args.out is None:
             parser.error("give MANIFESTS and OUT (or --relocate PACK)")
-        level = args.level if args.level is not None else (
-            DEFAULT_OPUS_LEVEL if args.codec == "opus" else 0.5)
+        level = args.level if args.level is not None else DEFAULT_LEVELS[args.codec]
         if not 0.0 <= level <= 1.0:
             parser.error(f"--level {level}: give a value in [0, 1]")
+        if args.part_mb <= 0:
+            parser.error(f"--part-mb {args.part_mb}: give a size above 0")
         info = pack(args.manifests, args.out, args.codec, level, args.part_mb, args.workers)
-    except (FileNotFoundError, ValueError) as error:  # ManifestError is a ValueError
+    except (OSError, ValueError) as error:  # ManifestError is a ValueError
         print(f"pack_corpus: {error}", file=sys.stderr)
+        return 1
+    except BrokenProcessPool as error:
+        print(f"pack_corpus: an encoding process died ({error}); fix: run again with fewer "
+              "--workers (memory), the files encoded so far are kept", file=sys.stderr)
         return 1
     total = sum(part["bytes"] for part in info["parts"].values())
     print(f"{info['files']} files, {info['source_bytes'] / 2**20:.1f} MiB -> "

@@ -12,6 +12,7 @@
 # OUT (default results/gpu), LIMIT_S (default 480), DATA (default data/study/manifests, built
 # if missing; or a copy made by python -m birq_fairseq.data.pack_corpus, relocated there).
 set -euo pipefail
+if [ -n "${DATA:-}" ] && [ -d "$DATA" ]; then DATA=$(cd "$DATA" && pwd); fi  # before the cd
 cd "$(dirname "$0")/../.."
 
 PYTHON=${PYTHON:-python3}
@@ -28,6 +29,11 @@ if [ -n "${DATA:-}" ]; then
     if [ ! -f "$DATA/pretrain/train.tsv" ]; then
         echo "study_gpu: DATA=$DATA holds no pretrain/train.tsv; fix: point it at a study" \
              "manifests folder (of pack_corpus: PACK/manifests, after --relocate PACK)" >&2
+        exit 1
+    fi
+    if [ ! -d "$(head -n 1 "$DATA/pretrain/train.tsv")" ]; then
+        echo "study_gpu: $DATA/pretrain/train.tsv names an audio folder that is not here;" \
+             "fix: python -m birq_fairseq.data.pack_corpus --relocate PACK (DATA=PACK/manifests)" >&2
         exit 1
     fi
 elif [ ! -f data/study/manifests/pretrain/train.tsv ]; then

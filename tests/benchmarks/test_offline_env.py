@@ -112,3 +112,14 @@ def test_study_gpu_refuses_a_data_folder_without_the_pretraining_manifest(tmp_pa
     assert f"DATA={tmp_path} holds no pretrain/train.tsv" in proc.stderr
     assert "pack_corpus" in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_study_gpu_refuses_a_pack_that_was_not_relocated(tmp_path):
+    data = tmp_path / "pack" / "manifests"
+    (data / "pretrain").mkdir(parents=True)
+    (data / "pretrain" / "train.tsv").write_text(f"{tmp_path / 'gone'}\nx.ogg\t16000\n")
+    proc = run_bash("bash examples/benchmarks/study_gpu.sh", DATA=str(data),
+                    OUT=str(tmp_path / "out"))
+    assert proc.returncode == 1
+    assert "names an audio folder that is not here" in proc.stderr
+    assert "--relocate PACK" in proc.stderr

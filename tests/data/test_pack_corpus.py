@@ -118,7 +118,7 @@ def test_relocate_names_the_parts_that_have_not_arrived(corpus, tmp_path, capsys
     shutil.rmtree(pack / "part-002")
     assert main(["--relocate", str(pack)]) == 1
     error = capsys.readouterr().err
-    assert "parts missing: part-002 (1 files)" in error and "fix: copy them there" in error
+    assert "part-002 (0 of 1 files" in error and "fix: copy them there again" in error
 
 
 def test_missing_audio_and_wrong_lengths_name_the_manifest_line(corpus, tmp_path, capsys):
@@ -141,3 +141,84 @@ def test_parts_fill_in_order_up_to_the_cap():
     parts = assign_parts(zip(items, [4, 4, 4, 9, 1]), part_bytes=8)
     assert [parts[name] for name in "abcde"] == [
         "part-000", "part-000", "part-001", "part-002", "part-003"]
+
+
+def test_flac_keeps_full_scale_16_and_24_bit_samples_exactly_and_refuses_float(tmp_path,
+                                                                              capsys):
+    rng = np.random.default_rng(0)
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    full16 = rng.integers(-32768, 32768, RATE, dtype=np.int16)
+    full16[:2] = [-32768, 32767]
+    sf.write(audio / "a16.wav", full16, RATE, subtype="PCM_16")
+    full24 = rng.integers(-2**23, 2**23, RATE).astype(np.int32) * 256  # 24 bits, left-aligned
+    sf.write(audio / "b24.wav", full24, RATE, subtype="PCM_24")
+    write_manifest(tmp_path / "m" / "train.tsv", audio, [("a16.wav", RATE), ("b24.wav", RATE)])
+    assert main([str(tmp_path / "m"), str(tmp_path / "pack"), "--workers", "1"]) == 0
+    root, entries = read_manifest(tmp_path / "pack" / "manifests" / "train.tsv")
+    np.testing.assert_array_equal(sf.read(root / entries[0][0], dtype="int16")[0], full16)
+    np.testing.assert_array_equal(sf.read(root / entries[1][0], dtype="int32")[0], full24)
+    assert sf.info(str(root / entries[1][0])).subtype == "PCM_24"
+
+    sf.write(audio / "c.wav", rng.standard_normal(RATE).astype(np.float32) * 0.1, RATE,
+             subtype="FLOAT")
+    write_manifest(tmp_path / "m2" / "train.tsv", audio, [("c.wav", RATE)])
+    assert main([str(tmp_path / "m2"), str(tmp_path / "pack2"), "--workers", "1"]) == 1
+    error = capsys.readouterr().err
+    assert "train.tsv:2" in error and "FLOAT samples" in error and "--codec opus" in error
+
+
+def test_an_interrupted_pack_resumes_only_with_the_same_settings(corpus, tmp_path):
+    _, manifests, _ = corpus
+    pack = tmp_path / "pack"
+    staged = pack / ".staging" / "synth" / "a.ogg"
+    staged.parent.mkdir(parents=True)
+    staged.write_bytes(b"made with another level")
+    (pack / ".staging" / "settings.json").write_text('{"codec": "opus", "level": 1.0}')
+    assert main([str(manifests), str(pack), "--codec", "opus", "--workers", "1"]) == 0
+    root, entries = read_manifest(pack / "manifests" / "pretrain" / "train.tsv")
+    assert sf.info(str(root / entries[0][0])).frames == entries[0][1]  # re-encoded
+
+
+def test_a_folder_holding_a_pack_is_refused_not_mixed(corpus, tmp_path, capsys):
+    _, manifests, _ = corpus
+    pack = tmp_path / "pack"
+    assert main([str(manifests), str(pack), "--workers", "1"]) == 0
+    assert main([str(manifests), str(pack), "--codec", "opus", "--workers", "1"]) == 1
+    error = capsys.readouterr().err
+    assert f"{pack} already holds a pack" in error and "fix: remove it" in error
+    assert not list(pack.rglob("*.ogg"))
+
+
+def test_two_files_that_would_pack_to_one_name_are_refused(tmp_path, capsys):
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    for name, file_format in (("a.wav", "WAV"), ("a.flac", "FLAC")):
+        sf.write(audio / name, speech_like(0.5, 0), RATE, format=file_format, subtype="PCM_16")
+    write_manifest(tmp_path / "m" / "train.tsv", audio,
+                   [("a.wav", RATE // 2), ("a.flac", RATE // 2)])
+    assert main([str(tmp_path / "m"), str(tmp_path / "pack")]) == 1
+    error = capsys.readouterr().err
+    assert "train.tsv:3" in error and "would both be packed as a.flac" in error
+
+
+def test_linked_audio_is_packed_under_its_manifest_path(corpus, tmp_path):
+    audio, manifests, lengths = corpus
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.move(audio / "real" / "d.wav", elsewhere / "d.wav")
+    (audio / "real" / "d.wav").symlink_to(elsewhere / "d.wav")
+    assert main([str(manifests), str(tmp_path / "pack"), "--workers", "1"]) == 0
+    _, entries = read_manifest(tmp_path / "pack" / "manifests" / "finetune" / "test.tsv")
+    assert entries[1] == ("part-000/real/d.flac", lengths["real/d.wav"])
+
+
+def test_relocate_refuses_a_part_that_arrived_cut_short(corpus, tmp_path, capsys):
+    _, manifests, _ = corpus
+    pack = tmp_path / "pack"
+    assert main([str(manifests), str(pack), "--workers", "1"]) == 0
+    copy = next((pack / "part-000").rglob("*.flac"))
+    copy.write_bytes(copy.read_bytes()[:100])
+    assert main(["--relocate", str(pack)]) == 1
+    error = capsys.readouterr().err
+    assert "part-000 (4 of 4 files" in error and "fix: copy them there again" in error
