@@ -132,8 +132,9 @@ def encode(item: AudioFile, destination: Path, codec: str, level: float) -> int:
     line."""
     file_format, _ = CODECS[codec]
     try:
-        subtype = sf.info(str(item.source)).subtype
-        audio, rate = sf.read(str(item.source), dtype="float32", always_2d=True)
+        with sf.SoundFile(str(item.source)) as source:
+            subtype, rate = source.subtype, source.samplerate
+            audio = source.read(dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError) as error:
         raise ValueError(f"{item.named_at}: cannot read {item.source}: {error}; fix: run "
                          f"python -m birq_fairseq.check_data on that manifest") from error
@@ -167,16 +168,11 @@ def encode(item: AudioFile, destination: Path, codec: str, level: float) -> int:
     return destination.stat().st_size
 
 
-def _encode_job(job: tuple[AudioFile, Path, str, float]) -> int:
-    """``encode`` with one picklable argument, for the process pool."""
-    return encode(*job)
-
-
 def encode_all(jobs: list[tuple[AudioFile, Path, str, float]], workers: int) -> None:
     """Encodes on ``workers`` processes and stops at the first failure, cancelling what has
     not started, so that its message comes at once rather than after the whole corpus."""
     with ProcessPoolExecutor(max(1, workers)) as pool:
-        futures = [pool.submit(_encode_job, job) for job in jobs]
+        futures = [pool.submit(encode, *job) for job in jobs]
         done, pending = wait(futures, return_when=FIRST_EXCEPTION)
         failed = [future for future in done if future.exception() is not None]
         if failed:
@@ -247,13 +243,14 @@ def pack(manifests: Path, out: Path, codec: str, level: float, part_mb: float,
             target = out / MANIFESTS / label.relative_to(manifests)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(label, target)
-    part_sizes: dict[str, list[int]] = {}
+    part_info: dict[str, dict] = {}
     for item, size in sizes:
-        part_sizes.setdefault(parts[item.packed], []).append(size)
+        meta = part_info.setdefault(parts[item.packed], {"files": 0, "bytes": 0})
+        meta["files"] += 1
+        meta["bytes"] += size
     info = {"codec": codec, "level": level, "source": str(manifests), "files": len(audio),
             "source_bytes": sum(item.source.stat().st_size for item in audio),
-            "parts": {name: {"files": len(values), "bytes": sum(values)}
-                      for name, values in sorted(part_sizes.items())}}
+            "parts": dict(sorted(part_info.items()))}
     write_lines_atomically(out / PACK_INFO, [json.dumps(info, indent=1)])
     return info
 
